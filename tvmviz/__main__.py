@@ -1,0 +1,5 @@
+import sys
+
+from tvmviz.cli import main
+
+sys.exit(main())

@@ -1,0 +1,322 @@
+"""AutoTVM record logs: tuning trials, layout_transform benchmarks and graph-tuner choices.
+
+Bulk path: DuckDB's ``read_json`` (explicit columns) loads the lines, and typed columns are
+extracted in SQL. Python touches individual lines only to explain rejected ones.
+Versions 0.2 (``input``/``config``/``result``) and 0.1 (``i``/``r``/``v``) may be mixed in one file;
+0.1's ``topi_x86_conv2d_NCHWc`` args are rewritten to the ``conv2d_NCHWc.x86`` form so both join
+on the same workload key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from tvmviz.errors import TvmvizError
+from tvmviz.ingest.base import LoadResult, Rejected, Source
+from tvmviz.records import ERROR_NAMES
+
+KINDS = ("autotvm", "autotvm_selection", "layout_transform")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS autotvm_record (
+    upload_id INTEGER NOT NULL,
+    line_no INTEGER NOT NULL,        -- 1-based line in the uploaded file
+    version DOUBLE,                  -- record format: 0.1 or 0.2
+    tvm_version VARCHAR,
+    target VARCHAR,
+    mcpu VARCHAR,                    -- -mcpu= of the target, if any
+    task VARCHAR,                    -- normalized task name (conv2d_NCHWc.x86, dense_nopack.x86, ...)
+    task_logged VARCHAR,             -- the task name as written in the file
+    workload VARCHAR,                -- compact JSON [task, *args]: the key records are matched by
+    args JSON,
+    n INTEGER, c INTEGER, h INTEGER, w INTEGER,          -- conv2d data (NCHW)
+    o INTEGER, i INTEGER, kh INTEGER, kw INTEGER,        -- conv2d kernel (OIHW)
+    stride_h INTEGER, stride_w INTEGER,
+    pad_t INTEGER, pad_l INTEGER, pad_b INTEGER, pad_r INTEGER,
+    dil_h INTEGER, dil_w INTEGER,
+    dtype VARCHAR, out_dtype VARCHAR,
+    config_index BIGINT,
+    entity JSON,
+    knobs MAP(VARCHAR, JSON),        -- knob name -> its value (split factors, option)
+    ic_bn INTEGER,                   -- last factor of tile_ic
+    oc_bn INTEGER,                   -- last factor of tile_oc
+    costs DOUBLE[],
+    cost0 DOUBLE,                    -- costs[0]: what the graph tuner uses
+    cost_mean DOUBLE,
+    cost_min DOUBLE,
+    error_no INTEGER,
+    error_name VARCHAR,
+    all_cost DOUBLE,
+    timestamp DOUBLE,
+    is_selection BOOLEAN             -- a graph-tuner output line, not a trial
+);
+CREATE TABLE IF NOT EXISTS layout_transform (
+    upload_id INTEGER NOT NULL,
+    line_no INTEGER NOT NULL,
+    tvm_version VARCHAR,
+    target VARCHAR,
+    shape INTEGER[],                 -- input shape in the source layout
+    dtype VARCHAR,
+    src_layout VARCHAR,
+    dst_layout VARCHAR,
+    costs DOUBLE[],
+    cost0 DOUBLE,
+    error_no INTEGER,
+    all_cost DOUBLE,
+    timestamp DOUBLE
+);
+"""
+
+# Objects larger than this are rejected (a log line is ~500 bytes; this leaves room for odd tasks).
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+_READ = """
+CREATE OR REPLACE TEMP TABLE _autotvm_raw AS
+SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
+    maximum_object_size = {max_bytes},
+    columns = {{'input': 'JSON', 'config': 'JSON', 'result': 'JSON', 'version': 'DOUBLE',
+               'tvm_version': 'VARCHAR', 'i': 'JSON', 'r': 'JSON', 'v': 'DOUBLE'}})
+"""
+
+# One row per non-blank line, in file order (rowid), with both versions mapped onto one shape.
+_NORMALIZED = """
+CREATE OR REPLACE TEMP TABLE _autotvm_norm AS
+WITH base AS (
+    SELECT row_number() OVER (ORDER BY rowid) - 1 AS row_idx,
+           CASE WHEN input IS NOT NULL THEN coalesce(version, 0.2) WHEN i IS NOT NULL THEN coalesce(v, 0.1) END AS version,
+           tvm_version,
+           coalesce(input, i) AS inp,
+           coalesce(config->'$.entity', i->'$[5].e') AS entity,
+           TRY_CAST(coalesce(config->>'$.index', i->>'$[5].i') AS BIGINT) AS config_index,
+           coalesce(result, r) AS res
+    FROM _autotvm_raw
+), typed AS (
+    SELECT *,
+           inp->>'$[0]' AS target,
+           inp->>'$[1]' AS task_logged,
+           inp->'$[2]' AS args_logged,
+           TRY_CAST(res->'$[0]' AS DOUBLE[]) AS costs,
+           TRY_CAST(res->>'$[1]' AS INTEGER) AS error_no,
+           TRY_CAST(res->>'$[2]' AS DOUBLE) AS all_cost,
+           TRY_CAST(res->>'$[3]' AS DOUBLE) AS timestamp
+    FROM base
+), norm AS (
+    SELECT *,
+        CASE WHEN task_logged = 'topi_x86_conv2d_NCHWc' THEN 'conv2d_NCHWc.x86' ELSE task_logged END AS task,
+        -- 0.1 conv args: data, kernel, num_filter, kernel_size, strides, (ph, pw), layout, out_layout, dtype
+        CASE WHEN task_logged = 'topi_x86_conv2d_NCHWc' THEN json_array(
+                args_logged->'$[0]', args_logged->'$[1]', args_logged->'$[4]',
+                json_array(args_logged->'$[5][0]', args_logged->'$[5][1]', args_logged->'$[5][0]', args_logged->'$[5][1]'),
+                json_array(1, 1), args_logged->'$[6]', args_logged->'$[7]', args_logged->'$[8]')
+             ELSE args_logged END AS args
+    FROM typed
+)
+SELECT row_idx, version, tvm_version, target, task, task_logged, args, entity, config_index,
+       costs, error_no, all_cost, timestamp,
+       '[' || to_json(task) || CASE WHEN json_array_length(args) = 0 THEN ']'
+                                    ELSE ',' || substr(CAST(args AS VARCHAR), 2) END AS workload,
+       -- why a row is unusable (NULL when it is fine); Python adds line detail later
+       CASE WHEN version IS NULL THEN 'not an AutoTVM record (no "input" or "i" key, or not valid JSON)'
+            WHEN task IS NULL OR json_type(args) IS DISTINCT FROM 'ARRAY' THEN 'input has no task name and args'
+            WHEN costs IS NULL OR len(costs) = 0 THEN 'result has no list of costs'
+            WHEN error_no IS NULL THEN 'result has no error_no'
+            WHEN list_bool_or(list_transform(costs, lambda x: isnan(x) OR isinf(x))) THEN 'a cost is NaN or infinite'
+            WHEN task = 'layout_transform' AND TRY_CAST(args->'$[0][1]' AS INTEGER[]) IS NULL
+                THEN 'layout_transform args have no tensor shape'
+       END AS problem
+FROM norm
+"""
+
+_INSERT_RECORDS = """
+INSERT INTO autotvm_record
+SELECT ?, line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S+)', 1),
+       task, task_logged, workload, args,
+       d[1], d[2], d[3], d[4], k[1], k[2], k[3], k[4],
+       st[1], st[2], pd[1], pd[2], pd[3], pd[4], dl[1], dl[2],
+       CASE WHEN is_conv THEN args->>'$[0][2]' END,
+       CASE WHEN is_conv THEN args->>'$[7]' END,
+       config_index, entity, knobs,
+       TRY_CAST(knobs['tile_ic']->>'$[#-1]' AS INTEGER),
+       TRY_CAST(knobs['tile_oc']->>'$[#-1]' AS INTEGER),
+       costs, costs[1], list_avg(costs), list_min(costs),
+       error_no, {error_name_case},
+       all_cost, timestamp, ?
+FROM (
+    SELECT *,
+        task LIKE 'conv2d%' OR task LIKE 'depthwise_conv2d%' OR task LIKE 'group_conv2d%' AS is_conv,
+        CASE WHEN is_conv THEN TRY_CAST(args->'$[0][1]' AS INTEGER[]) END AS d,
+        CASE WHEN is_conv THEN TRY_CAST(args->'$[1][1]' AS INTEGER[]) END AS k,
+        CASE WHEN is_conv THEN TRY_CAST(args->'$[2]' AS INTEGER[]) END AS st,
+        CASE WHEN is_conv THEN TRY_CAST(args->'$[3]' AS INTEGER[]) END AS pd,
+        CASE WHEN is_conv THEN TRY_CAST(args->'$[4]' AS INTEGER[]) END AS dl,
+        TRY_CAST(map_from_entries(list_transform(TRY_CAST(entity AS JSON[]),
+            lambda e: struct_pack(k := e->>'$[0]', v := e->'$[2]'))) AS MAP(VARCHAR, JSON)) AS knobs
+    FROM _autotvm_lines
+    WHERE problem IS NULL AND task <> 'layout_transform'
+)
+"""
+
+_ERROR_NAME_CASE = (
+    "CASE error_no "
+    + " ".join(f"WHEN {no} THEN '{name}'" for no, name in ERROR_NAMES.items())
+    + " ELSE 'ERROR_' || error_no END"
+)
+
+_INSERT_TRANSFORMS = """
+INSERT INTO layout_transform
+SELECT ?, line_no, tvm_version, target,
+       CAST(args->'$[0][1]' AS INTEGER[]), args->>'$[0][2]', args->>'$[1]', args->>'$[2]',
+       costs, costs[1], error_no, all_cost, timestamp
+FROM _autotvm_lines
+WHERE problem IS NULL AND task = 'layout_transform'
+"""
+
+
+def sniff(head: bytes) -> str | None:
+    """AutoTVM logs are JSON lines whose objects start with an "input" or "i" key."""
+    for raw in head.splitlines()[:50]:
+        line = raw.strip()
+        if not line or line.startswith(b"#"):
+            continue
+        return "autotvm" if line.startswith((b'{"input"', b'{"i"')) else None
+    return None
+
+
+def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
+    con.execute(_READ.format(max_bytes=MAX_LINE_BYTES), [source.path])
+    con.execute(_NORMALIZED)
+    line_numbers = _line_numbers_if_needed(con, source)
+    _attach_line_numbers(con, line_numbers)
+
+    rejected = _explain_rejected(con, source, line_numbers)
+    good = con.execute("SELECT count(*) FROM _autotvm_lines WHERE problem IS NULL").fetchone()[0]
+    if good == 0:
+        first = "; ".join(f"line {r.line}: {r.reason}" for r in rejected[:3])
+        raise TvmvizError(f"{source.name}: no valid AutoTVM record" + (f" ({first})" if first else ""))
+
+    if kind == "autotvm":
+        kind = _refine_kind(con)
+    con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id, kind == "autotvm_selection"])
+    con.execute(_INSERT_TRANSFORMS, [upload_id])
+
+    failed = dict(
+        con.execute(
+            "SELECT error_name, count(*) FROM autotvm_record WHERE upload_id = ? AND error_no <> 0 "
+            "GROUP BY ALL ORDER BY ALL",
+            [upload_id],
+        ).fetchall()
+    )
+    failed_transforms = con.execute(
+        "SELECT count(*) FROM layout_transform WHERE upload_id = ? AND error_no <> 0", [upload_id]
+    ).fetchone()[0]
+    if failed_transforms:
+        failed["layout_transform failed"] = failed_transforms
+    meta = _meta(con, upload_id)
+    meta["kind"] = kind
+    con.execute("DROP TABLE _autotvm_lines; DROP TABLE _autotvm_norm; DROP TABLE _autotvm_raw")
+    return LoadResult(rows=good, rejected=rejected, failed_trials=failed, meta=meta)
+
+
+def _line_numbers_if_needed(con, source: Source) -> list[int] | None:
+    """read_json skips blank lines, so row k is the k-th non-blank line. Map rows to line numbers
+    only when some row needs one for a message, or the file has blank lines."""
+    rows = con.execute("SELECT count(*) FROM _autotvm_norm").fetchone()[0]
+    newlines = source.data.count(b"\n") + (0 if source.data.endswith(b"\n") else 1)
+    if rows == newlines:
+        return None  # no blank lines: row k is line k + 1
+    return [n for n, line in enumerate(source.data.split(b"\n"), 1) if line.strip()]
+
+
+def _attach_line_numbers(con, line_numbers: list[int] | None) -> None:
+    if line_numbers is None:
+        con.execute("CREATE OR REPLACE TEMP TABLE _autotvm_lines AS SELECT row_idx + 1 AS line_no, * FROM _autotvm_norm")
+        return
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _autotvm_lines AS "
+        "SELECT m.line_no, n.* FROM _autotvm_norm n "
+        "JOIN (SELECT unnest(?::INTEGER[]) AS line_no, unnest(range(?)) AS row_idx) m USING (row_idx) ORDER BY row_idx",
+        [line_numbers, len(line_numbers)],
+    )
+
+
+def _explain_rejected(con, source: Source, line_numbers: list[int] | None) -> list[Rejected]:
+    bad = con.execute("SELECT line_no, problem FROM _autotvm_lines WHERE problem IS NOT NULL ORDER BY line_no").fetchall()
+    if not bad:
+        return []
+    lines = source.data.split(b"\n")
+    rejected = []
+    for line_no, problem in bad:
+        text = lines[line_no - 1].strip() if line_no <= len(lines) else b""
+        if text.startswith(b"#"):
+            continue  # AutoTVM's own loader skips comment lines too
+        rejected.append(Rejected(line_no, _diagnose(text, problem, is_last=line_no >= len(lines) - 1)))
+    return rejected
+
+
+def _diagnose(text: bytes, problem: str, is_last: bool) -> str:
+    """A precise reason for one rejected line (Python's parser reports the column)."""
+    if len(text) > MAX_LINE_BYTES:
+        return f"line is {len(text):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit for one record"
+    try:
+        obj = json.loads(text.decode("utf-8", errors="replace"))
+    except json.JSONDecodeError as e:
+        # the parser ran off the end of the last line: the writer stopped mid-record
+        cut = " (the file looks truncated)" if is_last and e.pos >= len(e.doc.rstrip()) - 1 else ""
+        return f"not valid JSON: {e.msg} at column {e.colno}{cut}"
+    if not isinstance(obj, dict):
+        return f"expected a JSON object, got {type(obj).__name__}"
+    if "input" not in obj and "i" not in obj:
+        keys = ", ".join(sorted(obj)[:5])
+        return f'not an AutoTVM record: no "input" or "i" key (keys: {keys})'
+    costs = (obj.get("result") or obj.get("r") or [None])[0]
+    if isinstance(costs, list) and any(isinstance(c, float) and not math.isfinite(c) for c in costs):
+        return "a cost is NaN or infinite"
+    return problem
+
+
+def _refine_kind(con) -> str:
+    only_transforms = con.execute(
+        "SELECT bool_and(task = 'layout_transform') FROM _autotvm_lines WHERE problem IS NULL"
+    ).fetchone()[0]
+    if only_transforms:
+        return "layout_transform"
+    return "autotvm_selection" if _looks_like_selection(con) else "autotvm"
+
+
+def _looks_like_selection(con) -> bool:
+    """A graph-tuner output (write_opt_sch2record_file) holds successful conv records in graph order,
+    one config per (workload, layout pair), copied from trials, so their timestamps go back and forth;
+    a trial log's timestamps only grow. Override with an explicit kind when this guesses wrong."""
+    all_conv_ok, one_config_per_pair, goes_back = con.execute(
+        """
+        WITH r AS (
+            SELECT line_no, task, error_no, timestamp, workload, CAST(entity AS VARCHAR) AS entity,
+                   CAST(list_transform(
+                       list_filter(TRY_CAST(entity AS JSON[]), lambda e: e->>'$[0]' IN ('tile_ic', 'tile_oc')),
+                       lambda e: e->>'$[2][#-1]') AS VARCHAR) AS pair
+            FROM _autotvm_lines WHERE problem IS NULL
+        )
+        SELECT bool_and(task = 'conv2d_NCHWc.x86' AND error_no = 0),
+               count(DISTINCT (workload, entity)) = count(DISTINCT (workload, pair)),
+               coalesce(bool_or(timestamp < prev_ts), false)
+        FROM (SELECT *, lag(timestamp) OVER (ORDER BY line_no) AS prev_ts FROM r)
+        """
+    ).fetchone()
+    return bool(all_conv_ok and one_config_per_pair and goes_back)
+
+
+def _meta(con, upload_id: int) -> dict[str, str]:
+    row = con.execute(
+        """
+        SELECT string_agg(DISTINCT target, ' | '), string_agg(DISTINCT nullif(mcpu, ''), ' | '),
+               string_agg(DISTINCT tvm_version, ' | '), count(DISTINCT workload)
+        FROM (SELECT target, mcpu, tvm_version, workload FROM autotvm_record WHERE upload_id = ?
+              UNION ALL
+              SELECT target, regexp_extract(target, '-mcpu=(\\S+)', 1), tvm_version, NULL FROM layout_transform
+              WHERE upload_id = ?)
+        """,
+        [upload_id, upload_id],
+    ).fetchone()
+    keys = ("target", "cpu", "tvm_version", "workloads")
+    return {k: str(v) for k, v in zip(keys, row) if v not in (None, "", 0)}

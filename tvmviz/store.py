@@ -1,0 +1,298 @@
+"""The DuckDB store: one table per kind, every row keyed by its upload, one transaction per upload.
+
+The schema is the interface: open ``tvmviz.duckdb`` in any DuckDB client and query
+``upload``, ``autotvm_record``, ``layout_transform`` and the profiling tables. Raw files are kept
+in ``<db>.files/`` next to the database so it can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from tvmviz.errors import TvmvizError
+from tvmviz.ingest import PendingFile, as_source, expand, expand_bytes, format_modules, module_for_kind, sniff
+from tvmviz.records import TransformRecord, TuningRecord
+
+DEFAULT_DB = "tvmviz.duckdb"
+
+_UPLOAD_SCHEMA = """
+CREATE SEQUENCE IF NOT EXISTS upload_id_seq START 1;
+CREATE TABLE IF NOT EXISTS upload (
+    upload_id INTEGER PRIMARY KEY DEFAULT nextval('upload_id_seq'),
+    sha256 VARCHAR NOT NULL UNIQUE,     -- of the decoded content: the same file twice is one upload
+    file_name VARCHAR NOT NULL,
+    uploader VARCHAR,
+    label VARCHAR,
+    kind VARCHAR NOT NULL,
+    uploaded_at TIMESTAMP NOT NULL,
+    rows INTEGER NOT NULL,
+    rejected_lines INTEGER NOT NULL,
+    failed_trials JSON,                 -- error name -> count
+    target VARCHAR,
+    cpu VARCHAR,
+    tvm_version VARCHAR,
+    meta JSON
+);
+"""
+
+
+@dataclass
+class IngestReport:
+    """What happened to one file; the CLI's --json prints these as they are."""
+
+    file: str
+    kind: str | None
+    upload_id: int | None
+    duplicate: bool = False
+    rows: int = 0
+    failed_trials: dict[str, int] = field(default_factory=dict)
+    rejected_lines: list[dict] = field(default_factory=list)  # {"line": 7, "reason": "..."}
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Upload:
+    upload_id: int
+    file_name: str
+    uploader: str | None
+    label: str | None
+    kind: str
+    uploaded_at: datetime
+    rows: int
+    rejected_lines: int
+    failed_trials: dict[str, int]
+    target: str | None
+    cpu: str | None
+    tvm_version: str | None
+
+
+def default_db_path() -> str:
+    return os.environ.get("TVMVIZ_DB") or DEFAULT_DB
+
+
+class Store:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str):
+        self.con = con
+        self.path = path
+        self.files_dir = None if path == ":memory:" else Path(f"{path}.files")
+
+    @classmethod
+    def open(cls, path: str | None = None, read_only: bool = False) -> "Store":
+        path = path or default_db_path()
+        try:
+            con = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                raise TvmvizError(
+                    f"database {path} is in use by another process (a running tvmviz app?): {e}. "
+                    "Stop it, or pass another --db / TVMVIZ_DB."
+                ) from None
+            raise TvmvizError(f"cannot open database {path}: {e}") from None
+        store = cls(con, path)
+        if not read_only:
+            store._create_schema()
+        return store
+
+    def cursor(self) -> "Store":
+        """A store on a new cursor of the same connection (one per app session)."""
+        return Store(self.con.cursor(), self.path)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _create_schema(self) -> None:
+        self.con.execute(_UPLOAD_SCHEMA)
+        for module in format_modules():
+            statements = [module.SCHEMA] if isinstance(module.SCHEMA, str) else module.SCHEMA
+            for statement in statements:
+                self.con.execute(statement)
+
+    # ---- ingest -------------------------------------------------------------------------------
+
+    def ingest_paths(self, paths, label=None, uploader=None, kind=None, progress=None) -> list[IngestReport]:
+        """Ingest files, folders and zips. ``progress(done, total, name)`` is called per file."""
+        return self._ingest_all(expand(paths), label, uploader, kind, progress)
+
+    def ingest_bytes(self, name: str, data: bytes, label=None, uploader=None, kind=None, progress=None):
+        return self._ingest_all(expand_bytes(name, data), label, uploader, kind, progress)
+
+    def _ingest_all(self, pending: list[PendingFile], label, uploader, kind, progress) -> list[IngestReport]:
+        reports = []
+        for done, item in enumerate(pending):
+            if progress:
+                progress(done, len(pending), item.name)
+            reports.append(self._ingest_one(item, label, uploader, kind))
+        if progress:
+            progress(len(pending), len(pending), "")
+        return reports
+
+    def _ingest_one(self, item: PendingFile, label, uploader, kind) -> IngestReport:
+        if item.error:
+            return IngestReport(item.name, None, None, error=f"{item.name}: {item.error}")
+        sha = hashlib.sha256(item.data).hexdigest()
+        existing = self.con.execute("SELECT upload_id, kind, rows FROM upload WHERE sha256 = ?", [sha]).fetchone()
+        if existing:
+            return IngestReport(item.name, existing[1], existing[0], duplicate=True, rows=existing[2])
+        try:
+            kind = kind or sniff(item.data)
+        except TvmvizError as e:
+            return IngestReport(item.name, None, None, error=f"{item.name}: {e}")
+        source, tmp = as_source(item)
+        try:
+            return self._store(source, sha, kind, label, uploader)
+        except TvmvizError as e:
+            return IngestReport(item.name, kind, None, error=str(e))
+        except duckdb.Error as e:
+            return IngestReport(item.name, kind, None, error=f"{item.name}: could not be stored: {e}")
+        finally:
+            if tmp:
+                os.unlink(tmp)
+
+    def _store(self, source, sha: str, kind: str, label, uploader) -> IngestReport:
+        module = module_for_kind(kind)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            upload_id = self.con.execute("SELECT nextval('upload_id_seq')").fetchone()[0]
+            result = module.load(self.con, upload_id, source, kind)
+            kind = result.meta.pop("kind", kind)
+            self.con.execute(
+                "INSERT INTO upload VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    upload_id, sha, source.name, uploader, label, kind, datetime.now(timezone.utc).replace(tzinfo=None),
+                    result.rows, len(result.rejected), json.dumps(result.failed_trials),
+                    result.meta.get("target"), result.meta.get("cpu"), result.meta.get("tvm_version"),
+                    json.dumps(result.meta),
+                ],
+            )
+            self._keep_raw(sha, source.data)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return IngestReport(
+            source.name, kind, upload_id, rows=result.rows, failed_trials=result.failed_trials,
+            rejected_lines=[{"line": r.line, "reason": r.reason} for r in result.rejected],
+        )
+
+    def _keep_raw(self, sha: str, data: bytes) -> None:
+        if self.files_dir is None:
+            return
+        self.files_dir.mkdir(exist_ok=True)
+        target = self.files_dir / sha
+        if not target.exists():
+            target.write_bytes(data)
+
+    # ---- uploads ------------------------------------------------------------------------------
+
+    def uploads(self) -> list[Upload]:
+        rows = self.con.execute(
+            "SELECT upload_id, file_name, uploader, label, kind, uploaded_at, rows, rejected_lines, failed_trials, "
+            "target, cpu, tvm_version FROM upload ORDER BY upload_id"
+        ).fetchall()
+        return [Upload(*r[:8], json.loads(r[8] or "{}"), *r[9:]) for r in rows]
+
+    def delete_upload(self, upload_id: int) -> None:
+        """Remove an upload and all its rows, in one transaction."""
+        tables = [t for (t,) in self.con.execute(
+            "SELECT table_name FROM duckdb_columns() WHERE column_name = 'upload_id' AND table_name <> 'upload' "
+            "AND NOT internal AND database_name = current_database() AND schema_name = 'main'"
+        ).fetchall()]
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for table in tables:
+                self.con.execute(f'DELETE FROM "{table}" WHERE upload_id = ?', [upload_id])
+            self.con.execute("DELETE FROM upload WHERE upload_id = ?", [upload_id])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    # ---- queries the selector and pages need --------------------------------------------------
+
+    def tuning_records(self, upload_ids=None, workloads=None, include_selections=False) -> list[TuningRecord]:
+        """Records in logged order (upload, then line): the order the graph tuner's ties follow."""
+        sql = (
+            "SELECT workload, ic_bn, oc_bn, costs, error_no, CAST(entity AS VARCHAR), target, config_index, "
+            "all_cost, timestamp, tvm_version FROM autotvm_record WHERE 1=1"
+        )
+        sql, params = _filters(sql, upload_ids, include_selections)
+        if workloads is not None:
+            sql += " AND list_contains(?, workload)"
+            params.append(list(workloads))
+        rows = self.con.execute(sql + " ORDER BY upload_id, line_no", params).fetchall()
+        return [
+            TuningRecord(
+                workload=r[0], ic_bn=r[1], oc_bn=r[2], costs=tuple(r[3]), error_no=r[4], entity=r[5], seq=seq,
+                target=r[6], config_index=r[7] if r[7] is not None else -1, all_cost=r[8] if r[8] is not None else -1.0,
+                timestamp=r[9] if r[9] is not None else -1.0, tvm_version=r[10] or "",
+            )
+            for seq, r in enumerate(rows)
+        ]
+
+    def transform_records(self, upload_ids=None) -> list[TransformRecord]:
+        sql, params = _filters(
+            "SELECT shape, src_layout, dst_layout, cost0, dtype, error_no FROM layout_transform WHERE 1=1", upload_ids
+        )
+        rows = self.con.execute(sql + " ORDER BY upload_id, line_no", params).fetchall()
+        return [TransformRecord(tuple(r[0]), r[1], r[2], r[3], seq, r[4], r[5]) for seq, r in enumerate(rows)]
+
+    def records_of_workload(self, workload: str, upload_ids=None):
+        """Every trial of one workload, as a DataFrame (one row per record)."""
+        sql, params = _filters(
+            "SELECT upload_id, line_no, ic_bn, oc_bn, config_index, CAST(entity AS VARCHAR) AS entity, cost0, "
+            "cost_mean, cost_min, all_cost, error_no, error_name, timestamp FROM autotvm_record WHERE workload = ?",
+            upload_ids,
+            params=[workload],
+        )
+        return self.con.execute(sql + " ORDER BY upload_id, line_no", params).df()
+
+    def best_per_pair(self, workload: str, upload_ids=None):
+        """Per (ic_bn, oc_bn): best successful cost0, trial and failure counts (the search-space heatmap)."""
+        sql, params = _filters(
+            "SELECT ic_bn, oc_bn, min(cost0) FILTER (error_no = 0) AS best_cost_s, "
+            "min(all_cost) FILTER (error_no = 0) AS best_all_cost_s, count(*) AS trials, "
+            "count(*) FILTER (error_no <> 0) AS failed FROM autotvm_record WHERE workload = ?",
+            upload_ids,
+            params=[workload],
+        )
+        return self.con.execute(sql + " GROUP BY ic_bn, oc_bn ORDER BY ic_bn, oc_bn", params).df()
+
+    def workloads(self, upload_ids=None):
+        """Conv workloads with their shapes, trial counts and best cost."""
+        sql, params = _filters(
+            "SELECT workload, any_value(task) AS task, any_value(n) AS n, any_value(c) AS c, any_value(h) AS h, "
+            "any_value(w) AS w, any_value(o) AS o, any_value(kh) AS kh, any_value(kw) AS kw, "
+            "any_value(stride_h) AS stride, any_value(pad_t) AS pad, count(*) AS trials, "
+            "count(*) FILTER (error_no <> 0) AS failed, min(cost0) FILTER (error_no = 0) AS best_cost_s "
+            "FROM autotvm_record WHERE ic_bn IS NOT NULL",
+            upload_ids,
+        )
+        return self.con.execute(sql + " GROUP BY workload ORDER BY min(upload_id), min(line_no)", params).df()
+
+    def transforms_of_shape(self, shape, upload_ids=None):
+        sql, params = _filters(
+            "SELECT upload_id, line_no, src_layout, dst_layout, cost0, error_no FROM layout_transform WHERE shape = ?",
+            upload_ids,
+            params=[list(shape)],
+        )
+        return self.con.execute(sql + " ORDER BY upload_id, line_no", params).df()
+
+
+def _filters(sql: str, upload_ids, include_selections=True, params=None) -> tuple[str, list]:
+    params = list(params or [])
+    if upload_ids is not None:
+        sql += " AND list_contains(?, upload_id)"
+        params.append([int(u) for u in upload_ids])
+    if not include_selections:
+        sql += " AND NOT is_selection"
+    return sql, params
