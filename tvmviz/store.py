@@ -98,6 +98,7 @@ class Store:
                     "Stop it, or pass another --db / TVMVIZ_DB."
                 ) from None
             raise TvmvizError(f"cannot open database {path}: {e}") from None
+        con.execute("SET enable_progress_bar = false")  # it would write into --json output
         store = cls(con, path)
         if not read_only:
             store._create_schema()
@@ -113,8 +114,7 @@ class Store:
     def _create_schema(self) -> None:
         self.con.execute(_UPLOAD_SCHEMA)
         for module in format_modules():
-            statements = [module.SCHEMA] if isinstance(module.SCHEMA, str) else module.SCHEMA
-            for statement in statements:
+            for statement in module.SCHEMA:
                 self.con.execute(statement)
 
     # ---- ingest -------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from tvmviz.records import ERROR_NAMES
 
 KINDS = ("autotvm", "autotvm_selection", "layout_transform")
 
-SCHEMA = """
+SCHEMA = [
+    """
 CREATE TABLE IF NOT EXISTS autotvm_record (
     upload_id INTEGER NOT NULL,
     line_no INTEGER NOT NULL,        -- 1-based line in the uploaded file
@@ -50,7 +51,9 @@ CREATE TABLE IF NOT EXISTS autotvm_record (
     all_cost DOUBLE,
     timestamp DOUBLE,
     is_selection BOOLEAN             -- a graph-tuner output line, not a trial
-);
+)
+""",
+    """
 CREATE TABLE IF NOT EXISTS layout_transform (
     upload_id INTEGER NOT NULL,
     line_no INTEGER NOT NULL,
@@ -65,12 +68,14 @@ CREATE TABLE IF NOT EXISTS layout_transform (
     error_no INTEGER,
     all_cost DOUBLE,
     timestamp DOUBLE
-);
-"""
+)
+""",
+]
 
 # Objects larger than this are rejected (a log line is ~500 bytes; this leaves room for odd tasks).
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
+# read_json keeps file order in the table (rowid), and reads in parallel.
 _READ = """
 CREATE OR REPLACE TEMP TABLE _autotvm_raw AS
 SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
@@ -79,27 +84,30 @@ SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
                'tvm_version': 'VARCHAR', 'i': 'JSON', 'r': 'JSON', 'v': 'DOUBLE'}})
 """
 
-# One row per non-blank line, in file order (rowid), with both versions mapped onto one shape.
+# One row per non-blank line, in file order, every typed column extracted in this one pass. Each JSON
+# value is parsed once: json_extract with a list of paths returns all of them from one parse.
 _NORMALIZED = """
 CREATE OR REPLACE TEMP TABLE _autotvm_norm AS
 WITH base AS (
-    SELECT row_number() OVER (ORDER BY rowid) - 1 AS row_idx,
+    SELECT rowid - (SELECT min(rowid) FROM _autotvm_raw) AS row_idx,
            CASE WHEN input IS NOT NULL THEN coalesce(version, 0.2) WHEN i IS NOT NULL THEN coalesce(v, 0.1) END AS version,
            tvm_version,
-           coalesce(input, i) AS inp,
-           coalesce(config->'$.entity', i->'$[5].e') AS entity,
-           TRY_CAST(coalesce(config->>'$.index', i->>'$[5].i') AS BIGINT) AS config_index,
-           coalesce(result, r) AS res
+           json_extract(coalesce(input, i), ['$[0]', '$[1]', '$[2]']) AS inp,
+           CASE WHEN input IS NOT NULL THEN json_extract(config, ['$.entity', '$.index'])
+                ELSE json_extract(i, ['$[5].e', '$[5].i']) END AS cfg,
+           json_extract(coalesce(result, r), ['$[0]', '$[1]', '$[2]', '$[3]']) AS res
     FROM _autotvm_raw
 ), typed AS (
-    SELECT *,
-           inp->>'$[0]' AS target,
-           inp->>'$[1]' AS task_logged,
-           inp->'$[2]' AS args_logged,
-           TRY_CAST(res->'$[0]' AS DOUBLE[]) AS costs,
-           TRY_CAST(res->>'$[1]' AS INTEGER) AS error_no,
-           TRY_CAST(res->>'$[2]' AS DOUBLE) AS all_cost,
-           TRY_CAST(res->>'$[3]' AS DOUBLE) AS timestamp
+    SELECT row_idx, version, tvm_version,
+           json_extract_string(inp[1], '$') AS target,
+           json_extract_string(inp[2], '$') AS task_logged,
+           inp[3] AS args_logged,
+           cfg[1] AS entity,
+           TRY_CAST(json_extract_string(cfg[2], '$') AS BIGINT) AS config_index,
+           TRY_CAST(res[1] AS DOUBLE[]) AS costs,
+           TRY_CAST(json_extract_string(res[2], '$') AS INTEGER) AS error_no,
+           TRY_CAST(json_extract_string(res[3], '$') AS DOUBLE) AS all_cost,
+           TRY_CAST(json_extract_string(res[4], '$') AS DOUBLE) AS timestamp
     FROM base
 ), norm AS (
     SELECT *,
@@ -111,50 +119,54 @@ WITH base AS (
                 json_array(1, 1), args_logged->'$[6]', args_logged->'$[7]', args_logged->'$[8]')
              ELSE args_logged END AS args
     FROM typed
+), parts AS (
+    SELECT *,
+        task LIKE 'conv2d%' OR task LIKE 'depthwise_conv2d%' OR task LIKE 'group_conv2d%' AS is_conv,
+        -- data shape, kernel shape, strides, padding, dilation, dtype, out_dtype (conv) / shape, src, dst (transform)
+        json_extract(args, ['$[0][1]', '$[1][1]', '$[2]', '$[3]', '$[4]', '$[0][2]', '$[7]', '$[1]', '$[2]']) AS a,
+        TRY_CAST(map_from_entries(list_transform(TRY_CAST(entity AS JSON[]),
+            lambda e: struct_pack(k := json_extract_string(e, '$[0]'), v := json_extract(e, '$[2]'))))
+            AS MAP(VARCHAR, JSON)) AS knobs
+    FROM norm
 )
-SELECT row_idx, version, tvm_version, target, task, task_logged, args, entity, config_index,
-       costs, error_no, all_cost, timestamp,
+SELECT row_idx, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
+       task, task_logged, args, entity, config_index, knobs, costs, error_no, all_cost, timestamp,
        '[' || to_json(task) || CASE WHEN json_array_length(args) = 0 THEN ']'
                                     ELSE ',' || substr(CAST(args AS VARCHAR), 2) END AS workload,
+       CASE WHEN is_conv THEN TRY_CAST(a[1] AS INTEGER[]) END AS d,
+       CASE WHEN is_conv THEN TRY_CAST(a[2] AS INTEGER[]) END AS k,
+       CASE WHEN is_conv THEN TRY_CAST(a[3] AS INTEGER[]) END AS st,
+       CASE WHEN is_conv THEN TRY_CAST(a[4] AS INTEGER[]) END AS pd,
+       CASE WHEN is_conv THEN TRY_CAST(a[5] AS INTEGER[]) END AS dl,
+       CASE WHEN is_conv THEN json_extract_string(a[6], '$') END AS dtype,
+       CASE WHEN is_conv THEN json_extract_string(a[7], '$') END AS out_dtype,
+       CASE WHEN task = 'layout_transform' THEN TRY_CAST(a[1] AS INTEGER[]) END AS lt_shape,
+       CASE WHEN task = 'layout_transform' THEN json_extract_string(a[6], '$') END AS lt_dtype,
+       CASE WHEN task = 'layout_transform' THEN json_extract_string(a[8], '$') END AS lt_src,
+       CASE WHEN task = 'layout_transform' THEN json_extract_string(a[9], '$') END AS lt_dst,
+       TRY_CAST(json_extract_string(knobs['tile_ic'], '$[#-1]') AS INTEGER) AS ic_bn,
+       TRY_CAST(json_extract_string(knobs['tile_oc'], '$[#-1]') AS INTEGER) AS oc_bn,
        -- why a row is unusable (NULL when it is fine); Python adds line detail later
        CASE WHEN version IS NULL THEN 'not an AutoTVM record (no "input" or "i" key, or not valid JSON)'
             WHEN task IS NULL OR json_type(args) IS DISTINCT FROM 'ARRAY' THEN 'input has no task name and args'
             WHEN costs IS NULL OR len(costs) = 0 THEN 'result has no list of costs'
             WHEN error_no IS NULL THEN 'result has no error_no'
             WHEN list_bool_or(list_transform(costs, lambda x: isnan(x) OR isinf(x))) THEN 'a cost is NaN or infinite'
-            WHEN task = 'layout_transform' AND TRY_CAST(args->'$[0][1]' AS INTEGER[]) IS NULL
-                THEN 'layout_transform args have no tensor shape'
+            WHEN task = 'layout_transform' AND lt_shape IS NULL THEN 'layout_transform args have no tensor shape'
        END AS problem
-FROM norm
+FROM parts
 """
 
 _INSERT_RECORDS = """
 INSERT INTO autotvm_record
-SELECT ?, line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S+)', 1),
-       task, task_logged, workload, args,
+SELECT ?, line_no, version, tvm_version, target, mcpu, task, task_logged, workload, args,
        d[1], d[2], d[3], d[4], k[1], k[2], k[3], k[4],
-       st[1], st[2], pd[1], pd[2], pd[3], pd[4], dl[1], dl[2],
-       CASE WHEN is_conv THEN args->>'$[0][2]' END,
-       CASE WHEN is_conv THEN args->>'$[7]' END,
-       config_index, entity, knobs,
-       TRY_CAST(knobs['tile_ic']->>'$[#-1]' AS INTEGER),
-       TRY_CAST(knobs['tile_oc']->>'$[#-1]' AS INTEGER),
+       st[1], st[2], pd[1], pd[2], pd[3], pd[4], dl[1], dl[2], dtype, out_dtype,
+       config_index, entity, knobs, ic_bn, oc_bn,
        costs, costs[1], list_avg(costs), list_min(costs),
-       error_no, {error_name_case},
-       all_cost, timestamp, ?
-FROM (
-    SELECT *,
-        task LIKE 'conv2d%' OR task LIKE 'depthwise_conv2d%' OR task LIKE 'group_conv2d%' AS is_conv,
-        CASE WHEN is_conv THEN TRY_CAST(args->'$[0][1]' AS INTEGER[]) END AS d,
-        CASE WHEN is_conv THEN TRY_CAST(args->'$[1][1]' AS INTEGER[]) END AS k,
-        CASE WHEN is_conv THEN TRY_CAST(args->'$[2]' AS INTEGER[]) END AS st,
-        CASE WHEN is_conv THEN TRY_CAST(args->'$[3]' AS INTEGER[]) END AS pd,
-        CASE WHEN is_conv THEN TRY_CAST(args->'$[4]' AS INTEGER[]) END AS dl,
-        TRY_CAST(map_from_entries(list_transform(TRY_CAST(entity AS JSON[]),
-            lambda e: struct_pack(k := e->>'$[0]', v := e->'$[2]'))) AS MAP(VARCHAR, JSON)) AS knobs
-    FROM _autotvm_lines
-    WHERE problem IS NULL AND task <> 'layout_transform'
-)
+       error_no, {error_name_case}, all_cost, timestamp, ?
+FROM _autotvm_lines
+WHERE problem IS NULL AND task <> 'layout_transform'
 """
 
 _ERROR_NAME_CASE = (
@@ -165,8 +177,7 @@ _ERROR_NAME_CASE = (
 
 _INSERT_TRANSFORMS = """
 INSERT INTO layout_transform
-SELECT ?, line_no, tvm_version, target,
-       CAST(args->'$[0][1]' AS INTEGER[]), args->>'$[0][2]', args->>'$[1]', args->>'$[2]',
+SELECT ?, line_no, tvm_version, target, lt_shape, lt_dtype, lt_src, lt_dst,
        costs, costs[1], error_no, all_cost, timestamp
 FROM _autotvm_lines
 WHERE problem IS NULL AND task = 'layout_transform'
@@ -186,8 +197,9 @@ def sniff(head: bytes) -> str | None:
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
     con.execute(_READ.format(max_bytes=MAX_LINE_BYTES), [source.path])
     con.execute(_NORMALIZED)
+    con.execute("DROP TABLE _autotvm_raw")
     line_numbers = _line_numbers_if_needed(con, source)
-    _attach_line_numbers(con, line_numbers)
+    lines_kind = _attach_line_numbers(con, line_numbers)
 
     rejected = _explain_rejected(con, source, line_numbers)
     good = con.execute("SELECT count(*) FROM _autotvm_lines WHERE problem IS NULL").fetchone()[0]
@@ -214,7 +226,7 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
         failed["layout_transform failed"] = failed_transforms
     meta = _meta(con, upload_id)
     meta["kind"] = kind
-    con.execute("DROP TABLE _autotvm_lines; DROP TABLE _autotvm_norm; DROP TABLE _autotvm_raw")
+    con.execute(f"DROP {lines_kind} _autotvm_lines; DROP TABLE _autotvm_norm")
     return LoadResult(rows=good, rejected=rejected, failed_trials=failed, meta=meta)
 
 
@@ -228,16 +240,18 @@ def _line_numbers_if_needed(con, source: Source) -> list[int] | None:
     return [n for n, line in enumerate(source.data.split(b"\n"), 1) if line.strip()]
 
 
-def _attach_line_numbers(con, line_numbers: list[int] | None) -> None:
+def _attach_line_numbers(con, line_numbers: list[int] | None) -> str:
+    """Expose the rows with their line numbers as _autotvm_lines; returns what it made (VIEW/TABLE)."""
     if line_numbers is None:
-        con.execute("CREATE OR REPLACE TEMP TABLE _autotvm_lines AS SELECT row_idx + 1 AS line_no, * FROM _autotvm_norm")
-        return
+        con.execute("CREATE OR REPLACE TEMP VIEW _autotvm_lines AS SELECT row_idx + 1 AS line_no, * FROM _autotvm_norm")
+        return "VIEW"
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _autotvm_lines AS "
         "SELECT m.line_no, n.* FROM _autotvm_norm n "
         "JOIN (SELECT unnest(?::INTEGER[]) AS line_no, unnest(range(?)) AS row_idx) m USING (row_idx) ORDER BY row_idx",
         [line_numbers, len(line_numbers)],
     )
+    return "TABLE"
 
 
 def _explain_rejected(con, source: Source, line_numbers: list[int] | None) -> list[Rejected]:
@@ -288,22 +302,21 @@ def _looks_like_selection(con) -> bool:
     """A graph-tuner output (write_opt_sch2record_file) holds successful conv records in graph order,
     one config per (workload, layout pair), copied from trials, so their timestamps go back and forth;
     a trial log's timestamps only grow. Override with an explicit kind when this guesses wrong."""
-    all_conv_ok, one_config_per_pair, goes_back = con.execute(
-        """
-        WITH r AS (
-            SELECT line_no, task, error_no, timestamp, workload, CAST(entity AS VARCHAR) AS entity,
-                   CAST(list_transform(
-                       list_filter(TRY_CAST(entity AS JSON[]), lambda e: e->>'$[0]' IN ('tile_ic', 'tile_oc')),
-                       lambda e: e->>'$[2][#-1]') AS VARCHAR) AS pair
-            FROM _autotvm_lines WHERE problem IS NULL
-        )
-        SELECT bool_and(task = 'conv2d_NCHWc.x86' AND error_no = 0),
-               count(DISTINCT (workload, entity)) = count(DISTINCT (workload, pair)),
-               coalesce(bool_or(timestamp < prev_ts), false)
-        FROM (SELECT *, lag(timestamp) OVER (ORDER BY line_no) AS prev_ts FROM r)
-        """
-    ).fetchone()
-    return bool(all_conv_ok and one_config_per_pair and goes_back)
+    all_conv_ok = con.execute(
+        "SELECT bool_and(task = 'conv2d_NCHWc.x86' AND error_no = 0) FROM _autotvm_lines WHERE problem IS NULL"
+    ).fetchone()[0]
+    if not all_conv_ok:
+        return False
+    goes_back = con.execute(
+        "SELECT coalesce(bool_or(timestamp < prev), false) FROM (SELECT timestamp, "
+        "lag(timestamp) OVER (ORDER BY line_no) AS prev FROM _autotvm_lines WHERE problem IS NULL)"
+    ).fetchone()[0]
+    if not goes_back:
+        return False
+    return con.execute(
+        "SELECT count(DISTINCT (workload, CAST(entity AS VARCHAR))) = count(DISTINCT (workload, ic_bn, oc_bn)) "
+        "FROM _autotvm_lines WHERE problem IS NULL"
+    ).fetchone()[0]
 
 
 def _meta(con, upload_id: int) -> dict[str, str]:

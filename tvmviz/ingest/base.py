@@ -3,7 +3,7 @@
 A format module (autotvm.py, onednn.py, executor.py, ...) exposes:
 
 - ``KINDS``: the kinds it can produce (``"autotvm"``, ``"onednn_verbose"``, ...).
-- ``SCHEMA``: ``CREATE TABLE IF NOT EXISTS`` statements for its tables; every table has
+- ``SCHEMA``: a list of ``CREATE TABLE IF NOT EXISTS`` statements for its tables; every table has
   ``upload_id INTEGER NOT NULL`` as its first column.
 - ``sniff(head: bytes) -> str | None``: the kind, judged from the first bytes of the content (up to
   64 KiB, BOM already stripped, never the file name), or None.
