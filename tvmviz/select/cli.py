@@ -1,0 +1,175 @@
+"""``python -m tvmviz select`` and ``python -m tvmviz explain``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+from tvmviz.errors import TvmvizError
+
+
+def add_parsers(subparsers) -> None:
+    p = subparsers.add_parser("select", help="choose every conv2d's layout as TVM's graph tuner does")
+    _common(p)
+    p.add_argument("--format", choices=("json", "markdown"), default="markdown")
+    p.add_argument("--write-opt-log", metavar="FILE", help="write the choice as AutoTVM records (apply_graph_best)")
+    p.set_defaults(func=cmd_select)
+
+    p = subparsers.add_parser("explain", help="why one conv2d got its layout: every candidate's costs and regret")
+    _common(p)
+    p.add_argument("--node", required=True, metavar="NAME", help="conv2d node name (ONNX node name)")
+    p.add_argument("--format", choices=("json", "markdown"), default="markdown")
+    p.set_defaults(func=cmd_explain)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--graph", required=True, metavar="MODEL", help="ONNX, graph-executor JSON or tvmviz graph JSON")
+    p.add_argument("--tuning-log", required=True, action="append", metavar="LOG", help="AutoTVM records (repeatable)")
+    p.add_argument("--transform-log", action="append", default=[], metavar="LOG",
+                   help="the graph tuner's layout_transform records (repeatable)")
+    p.add_argument("--estimate-transforms", action="store_true",
+                   help="price transforms without a record per element, as TVM's infer_layout=True")
+    p.add_argument("--solver", choices=("dp", "pbqp", "exact"), default="dp")
+    p.add_argument("--max-sch-num", type=int, default=20)
+    p.add_argument("--pin", action="append", default=[], metavar="NODE=ICxOC",
+                   help="force a conv to (ic_bn, oc_bn), or NODE=X for any candidate with oc_bn X (repeatable)")
+    p.add_argument("--exclude-x", action="append", type=int, default=[], metavar="X",
+                   help="no candidate reading or writing NCHW{X}c (repeatable)")
+    p.add_argument("--cost-model", choices=("tvm", "true"), default="tvm")
+
+
+def parse_pin(text: str):
+    name, sep, value = text.rpartition("=")
+    if not sep or not name:
+        raise TvmvizError(f"--pin {text!r}: expected NODE=ICxOC or NODE=X")
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
+    if m:
+        return name, (int(m.group(1)), int(m.group(2)))
+    if re.fullmatch(r"\s*\d+\s*", value):
+        return name, int(value)
+    raise TvmvizError(f"--pin {text!r}: expected NODE=ICxOC or NODE=X, e.g. conv1=8x16 or conv1=16")
+
+
+def load_graph(path: str):
+    from tvmviz.graph.load import load_graph as loader
+
+    return loader(path)
+
+
+def load_records(tuning_logs: list, transform_logs: list):
+    """Parse the logs through an in-memory store (the same parsers as ``tvmviz ingest``)."""
+    from tvmviz.store import Store
+
+    store = Store.open(":memory:")
+    try:
+        tuning_ids = _ingest(store, tuning_logs)
+        transform_ids = _ingest(store, transform_logs) if transform_logs else []
+        tuning = store.tuning_records(upload_ids=tuning_ids)
+        transforms = store.transform_records(upload_ids=transform_ids) if transform_ids else []
+    finally:
+        store.close()
+    return tuning, transforms
+
+
+def _ingest(store, paths: list) -> list:
+    ids = []
+    for report in store.ingest_paths(paths):
+        if report.error:
+            raise TvmvizError(report.error)
+        if report.upload_id is not None:
+            ids.append(report.upload_id)
+    return ids
+
+
+def _options(args, solver=None):
+    from tvmviz.select.options import SelectOptions
+
+    return SelectOptions(
+        solver=solver or args.solver, cost_model=args.cost_model, max_sch_num=args.max_sch_num,
+        estimate_transforms=args.estimate_transforms, pins=dict(parse_pin(p) for p in args.pin),
+        exclude_x=frozenset(args.exclude_x),
+    )
+
+
+def _run(args):
+    from tvmviz.select.api import select
+
+    opts = _options(args)
+    graph = load_graph(args.graph)
+    tuning, transforms = load_records(args.tuning_log, args.transform_log)
+    return select(graph, tuning, transforms, opts)
+
+
+def cmd_select(args) -> int:
+    sel = _run(args)
+    if args.write_opt_log:
+        try:
+            with open(args.write_opt_log, "w") as f:
+                for line in sel.opt_log_lines():
+                    f.write(line + "\n")
+        except OSError as e:
+            raise TvmvizError(f"cannot write {args.write_opt_log}: {e}") from None
+    if args.format == "json":
+        print(json.dumps(sel.to_json(), indent=1))
+    else:
+        print(selection_markdown(sel))
+    for w in sel.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from tvmviz.select.explain import explain_node
+
+    sel = _run(args)
+    exp = explain_node(sel, args.node)
+    if args.format == "json":
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(exp), indent=1, default=list))
+    else:
+        print(explanation_markdown(exp))
+    return 0
+
+
+def _ms(x: float) -> str:
+    return f"{x * 1e3:.4f}"
+
+
+def selection_markdown(sel) -> str:
+    opt = {True: "optimal", False: "not optimal", None: "optimality not checked"}[sel.optimal]
+    gap = f" ({_ms(sel.gap_s)} ms above optimal)" if sel.optimal is False and sel.gap_s is not None else ""
+    lines = [
+        f"# Layout selection ({sel.solver}, cost model {sel.cost_model})",
+        "",
+        f"Total {_ms(sel.total_cost_s)} ms = kernels {_ms(sel.kernel_cost_s)} ms + transforms "
+        f"{_ms(sel.transform_cost_s)} ms; {opt}{gap}.",
+        "",
+        "| # | node | ic_bn | oc_bn | kernel ms | candidate |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, n in enumerate(sel.nodes):
+        lines.append(f"| {i} | {n.name} | {n.ic_bn} | {n.oc_bn} | {_ms(n.kernel_cost_s)} | "
+                     f"{n.candidate + 1}/{n.n_candidates} |")
+    paid = [e for e in sel.edges if not e.identity]
+    lines += ["", f"Transforms paid: {len(paid)} of {len(sel.edges)} edges.", ""]
+    if paid:
+        lines += ["| from | to | shape | layouts | ms | source |", "|---|---|---|---|---|---|"]
+        for e in paid:
+            lines.append(f"| {e.src} | {e.dst} | {e.shape} | {e.src_layout}->{e.dst_layout} | {_ms(e.cost_s)} | "
+                         f"{e.source} |")
+    return "\n".join(lines)
+
+
+def explanation_markdown(exp) -> str:
+    lines = [f"# {exp.node}", "", f"Workload `{json.dumps(exp.workload)}`", "",
+             "| candidate | kernel ms | in ms | out ms | local ms | regret ms | |",
+             "|---|---|---|---|---|---|---|"]
+    for c in exp.candidates:
+        regret = _ms(c.regret_s) if c.regret_s is not None else "?"
+        lines.append(f"| {c.label} | {_ms(c.kernel_s)} | {_ms(c.transform_in_s)} | {_ms(c.transform_out_s)} | "
+                     f"{_ms(c.local_total_s)} | {regret} | {'chosen' if c.chosen else ''} |")
+    lines += [""] + [f"- {s}" for s in exp.sentences]
+    return "\n".join(lines)

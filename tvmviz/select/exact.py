@@ -1,0 +1,295 @@
+"""Provably optimal assignments of the cost model's objective J, on any DAG.
+
+Two engines over the same factors (unary kernel vectors, pairwise transform matrices):
+
+- variable elimination on a min-fill clique tree: exact, and with a second pass it gives every
+  node x candidate min-marginal (the regret table) at the price of one solve; used when the largest
+  clique table is small (tree-like graphs: ResNets, Inception-style blocks);
+- a MILP (scipy.optimize.milp / HiGHS) with the pairwise terms linearized over layout classes (the
+  local-polytope constraints, exact with binary x), for graphs whose cliques would be too large.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from tvmviz.select.costmodel import Problem
+
+VE_MAX_TABLE = 4_000_000  # entries of the largest clique table VE may build
+HUGE = 1e8  # costs at or above this (failed kernels 1e9, invalid transforms 1e10) are penalties
+
+
+@dataclass
+class ExactResult:
+    assignment: dict  # conv -> candidate index
+    optimum: float  # J at the assignment (float64), or the proven bound's incumbent
+    optimal: bool
+    gap_s: float  # 0.0 when proven optimal
+    method: str  # "ve" | "milp"
+
+
+# ---- variable elimination / clique tree ------------------------------------------------------------
+
+
+@dataclass
+class _Clique:
+    var: int
+    scope: tuple  # var first
+    psi: np.ndarray  # sum of original factors assigned here, over scope
+    children: list
+    parent: int | None = None
+    up: np.ndarray | None = None  # message to the parent, over scope[1:]
+    down: np.ndarray | None = None  # message from the parent, over scope[1:]
+
+
+def _expand(vars_f: tuple, table: np.ndarray, scope: tuple) -> np.ndarray:
+    order = [v for v in scope if v in vars_f]
+    arr = np.transpose(table, [vars_f.index(v) for v in order])
+    return arr.reshape([table.shape[vars_f.index(v)] if v in vars_f else 1 for v in scope])
+
+
+class CliqueTree:
+    """Min-sum clique tree of the objective; ``marginals`` are exact min-marginals."""
+
+    def __init__(self, unary: dict, pairwise: dict, order: list):
+        self.unary, self.pairwise, self.order = unary, pairwise, order
+        self.sizes = {v: len(u) for v, u in unary.items()}
+        pos = {v: i for i, v in enumerate(order)}
+        factors = [((v,), u) for v, u in unary.items()] + [((a, b), m) for (a, b), m in pairwise.items()]
+        bucket: dict = {v: [] for v in order}
+        for vars_f, table in factors:
+            bucket[min(vars_f, key=pos.__getitem__)].append((vars_f, table))
+        self.cliques: dict = {}
+        incoming: dict = {v: [] for v in order}  # child cliques whose message lands here
+        for v in order:
+            scope_set = {v}
+            for vars_f, _ in bucket[v]:
+                scope_set.update(vars_f)
+            for c in incoming[v]:
+                scope_set.update(self.cliques[c].scope[1:])
+            scope = (v,) + tuple(sorted(scope_set - {v}, key=pos.__getitem__))
+            shape = tuple(self.sizes[x] for x in scope)
+            psi = np.zeros(shape)
+            for vars_f, table in bucket[v]:
+                psi = psi + _expand(vars_f, table, scope)
+            clique = _Clique(v, scope, psi, list(incoming[v]))
+            total = psi
+            for c in clique.children:
+                ch = self.cliques[c]
+                total = total + _expand(ch.scope[1:], ch.up, scope)
+            clique.up = total.min(axis=0)
+            if len(scope) > 1:
+                clique.parent = scope[1]  # the first of the rest to be eliminated
+                incoming[scope[1]].append(v)
+            self.cliques[v] = clique
+
+    @staticmethod
+    def max_table(unary: dict, pairwise: dict, order: list) -> int:
+        """Largest clique table VE would build with this order (symbolic elimination)."""
+        nbrs = {v: set() for v in unary}
+        for a, b in pairwise:
+            nbrs[a].add(b)
+            nbrs[b].add(a)
+        eliminated: set = set()
+        worst = 1
+        for v in order:
+            live = nbrs[v] - eliminated
+            size = len(unary[v])
+            for x in live:
+                size *= len(unary[x])
+            worst = max(worst, size)
+            for x in live:
+                nbrs[x] |= live - {x}
+            eliminated.add(v)
+        return worst
+
+    def _belief(self, v: int, skip_child: int | None = None) -> np.ndarray:
+        cl = self.cliques[v]
+        total = cl.psi
+        for c in cl.children:
+            if c != skip_child:
+                ch = self.cliques[c]
+                total = total + _expand(ch.scope[1:], ch.up, cl.scope)
+        if cl.down is not None:
+            total = total + _expand(cl.scope[1:], cl.down, cl.scope)
+        return total
+
+    def calibrate(self) -> None:
+        for v in reversed(self.order):  # parents before children
+            cl = self.cliques[v]
+            for c in cl.children:
+                ch = self.cliques[c]
+                belief = self._belief(v, skip_child=c)
+                sep = ch.scope[1:]
+                drop = tuple(i for i, x in enumerate(cl.scope) if x not in sep)
+                msg = belief.min(axis=drop) if drop else belief
+                kept = [x for x in cl.scope if x in sep]
+                ch.down = np.transpose(msg, [kept.index(x) for x in sep])
+
+    def marginals(self) -> dict:
+        """var -> vector: the best total with the var forced to each candidate."""
+        self.calibrate()
+        roots = [v for v in self.order if self.cliques[v].parent is None]
+        best = {r: float(self.cliques[r].up) for r in roots}  # each connected component's optimum
+        out = {}
+        for v, cl in self.cliques.items():
+            root = v
+            while self.cliques[root].parent is not None:
+                root = self.cliques[root].parent
+            others = sum(best[r] for r in roots if r != root)
+            b = self._belief(v)
+            out[v] = b.reshape(b.shape[0], -1).min(axis=1) + others
+        return out
+
+    def optimum(self) -> float:
+        return sum(float(self.cliques[v].up) for v in self.order if self.cliques[v].parent is None)
+
+    def decode(self) -> dict:
+        assign: dict = {}
+        for v in reversed(self.order):
+            cl = self.cliques[v]
+            total = cl.psi
+            for c in cl.children:
+                ch = self.cliques[c]
+                total = total + _expand(ch.scope[1:], ch.up, cl.scope)
+            idx = (slice(None),) + tuple(assign[x] for x in cl.scope[1:])
+            assign[v] = int(np.argmin(total[idx]))
+        return assign
+
+
+def elimination_order(unary: dict, pairwise: dict) -> list:
+    """Greedy min-fill (ties: smaller table, then node index)."""
+    nbrs = {v: set() for v in unary}
+    for a, b in pairwise:
+        nbrs[a].add(b)
+        nbrs[b].add(a)
+    remaining = set(unary)
+    order = []
+    while remaining:
+        best, best_key = None, None
+        for v in remaining:
+            live = nbrs[v]
+            fill = sum(1 for x in live for y in live if x < y and y not in nbrs[x])
+            size = len(unary[v])
+            for x in live:
+                size *= len(unary[x])
+            key = (fill, size, v)
+            if best_key is None or key < best_key:
+                best, best_key = v, key
+        live = nbrs[best]
+        for x in live:
+            nbrs[x] |= live - {x}
+            nbrs[x].discard(best)
+        remaining.discard(best)
+        order.append(best)
+    return order
+
+
+def clique_tree(problem: Problem, forced: dict | None = None):
+    """The clique tree of J (None when it would be too large). ``forced``: var -> candidate."""
+    unary, pairwise = problem.factors()
+    if forced:
+        for v, k in forced.items():
+            u = np.full(len(unary[v]), np.inf)
+            u[k] = unary[v][k]
+            unary[v] = u
+    order = elimination_order(unary, pairwise)
+    if CliqueTree.max_table(unary, pairwise, order) > VE_MAX_TABLE:
+        return None
+    return CliqueTree(unary, pairwise, order)
+
+
+# ---- MILP ------------------------------------------------------------------------------------------
+
+
+def _classes(mat: np.ndarray, axis: int):
+    uniq, inverse = np.unique(mat if axis == 0 else mat.T, axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
+def solve_milp(problem: Problem, time_limit_s: float = 20.0) -> ExactResult:
+    from scipy.optimize import LinearConstraint, milp
+    from scipy.sparse import coo_matrix
+
+    unary, pairwise = problem.factors()
+    vars_ = list(unary)
+    offset, n = {}, 0
+    for v in vars_:
+        offset[v] = n
+        n += len(unary[v])
+    finite = [u[u < HUGE] for u in unary.values()] + [m[m < HUGE] for m in pairwise.values()]
+    penalty = 10.0 * sum(float(x.max()) if x.size else 0.0 for x in finite) + 1.0
+    scale = 1e6  # seconds -> microseconds, so HiGHS's absolute tolerances are negligible
+
+    obj = [np.where(unary[v] < HUGE, unary[v], penalty) for v in vars_]
+    rows, cols, vals, lo, hi = [], [], [], [], []
+    r = 0
+    for v in vars_:  # one candidate per conv
+        for a in range(len(unary[v])):
+            rows.append(r), cols.append(offset[v] + a), vals.append(1.0)
+        lo.append(1.0), hi.append(1.0)
+        r += 1
+    y_obj = []
+    for (u, v), mat in pairwise.items():
+        _, row_cls = _classes(mat, 0)
+        _, col_cls = _classes(mat, 1)
+        nr, nc = row_cls.max() + 1, col_cls.max() + 1
+        rep_r = [int(np.nonzero(row_cls == i)[0][0]) for i in range(nr)]
+        rep_c = [int(np.nonzero(col_cls == j)[0][0]) for j in range(nc)]
+        comp = mat[np.ix_(rep_r, rep_c)]
+        base = n + len(y_obj)
+        y_obj.extend(np.where(comp < HUGE, comp, penalty).reshape(-1).tolist())
+        for i in range(nr):  # sum_j y_ij = sum of x_u in row class i
+            for j in range(nc):
+                rows.append(r), cols.append(base + i * nc + j), vals.append(1.0)
+            for a in np.nonzero(row_cls == i)[0]:
+                rows.append(r), cols.append(offset[u] + int(a)), vals.append(-1.0)
+            lo.append(0.0), hi.append(0.0)
+            r += 1
+        for j in range(nc):
+            for i in range(nr):
+                rows.append(r), cols.append(base + i * nc + j), vals.append(1.0)
+            for b in np.nonzero(col_cls == j)[0]:
+                rows.append(r), cols.append(offset[v] + int(b)), vals.append(-1.0)
+            lo.append(0.0), hi.append(0.0)
+            r += 1
+    total_vars = n + len(y_obj)
+    c = np.concatenate([np.concatenate(obj), np.asarray(y_obj, dtype=float)]) * scale
+    integrality = np.concatenate([np.ones(n), np.zeros(len(y_obj))])
+    a = coo_matrix((vals, (rows, cols)), shape=(r, total_vars)).tocsr()
+    started = time.perf_counter()
+    res = milp(c, integrality=integrality, bounds=(0, 1), constraints=LinearConstraint(a, lo, hi),
+               options={"time_limit": float(time_limit_s), "mip_rel_gap": 1e-12})
+    if res.x is None:
+        from tvmviz.errors import TvmvizError
+
+        raise TvmvizError(f"the exact solver found no solution within {time_limit_s:g} s ({res.message})")
+    x = res.x
+    assignment = {v: int(np.argmax(x[offset[v]: offset[v] + len(unary[v])])) for v in vars_}
+    value = problem.total(assignment)
+    bound = getattr(res, "mip_dual_bound", None)
+    used_penalty = any(unary[v][assignment[v]] >= HUGE for v in vars_) or any(
+        m[assignment[u], assignment[v]] >= HUGE for (u, v), m in pairwise.items()
+    )
+    proven = res.status == 0 and not used_penalty
+    gap = 0.0
+    if not proven:
+        gap = max(0.0, value - bound / scale) if bound is not None and np.isfinite(bound) else float("nan")
+    del started
+    return ExactResult(assignment, value, proven, gap, "milp")
+
+
+def solve_exact(problem: Problem, time_limit_s: float = 20.0, method: str = "auto") -> ExactResult:
+    if method in ("auto", "ve"):
+        tree = clique_tree(problem)
+        if tree is not None:
+            assignment = tree.decode()
+            return ExactResult(assignment, problem.total(assignment), True, 0.0, "ve")
+        if method == "ve":
+            from tvmviz.errors import TvmvizError
+
+            raise TvmvizError("the graph's clique tree is too large for variable elimination; use the MILP")
+    return solve_milp(problem, time_limit_s)
