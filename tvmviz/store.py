@@ -279,6 +279,18 @@ class Store:
         )
         return self.con.execute(sql + " GROUP BY workload ORDER BY min(upload_id), min(line_no)", params).df()
 
+    def models(self) -> list[tuple[int, str, int]]:
+        """(upload_id, file name, conv count) of every stored model graph."""
+        return self.con.execute("SELECT upload_id, name, convs FROM model_graph ORDER BY upload_id").fetchall()
+
+    def model_graph(self, upload_id: int):
+        from tvmviz.graph.json_format import from_json
+
+        row = self.con.execute("SELECT graph, name FROM model_graph WHERE upload_id = ?", [upload_id]).fetchone()
+        if row is None:
+            raise TvmvizError(f"upload {upload_id} holds no model graph")
+        return from_json(json.loads(row[0]), source=row[1])
+
     def transforms_of_shape(self, shape, upload_ids=None):
         sql, params = _filters(
             "SELECT upload_id, line_no, src_layout, dst_layout, cost0, error_no FROM layout_transform WHERE shape = ?",

@@ -26,7 +26,7 @@ SNIFF_BYTES = 64 * 1024
 def format_modules() -> list:
     """Format modules in sniffing order; the AutoTVM reader first, it is the strictest."""
     modules = [autotvm]
-    for name in ("onednn", "executor"):
+    for name in ("onednn", "executor", "model"):
         try:
             modules.append(__import__(f"tvmviz.ingest.{name}", fromlist=[name]))
         except ModuleNotFoundError as e:
