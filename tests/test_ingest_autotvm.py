@@ -44,8 +44,9 @@ def test_real_tuning_log_typed_columns_match_the_file(store):
     expected = json_lines(R18 / "tuning.log")
     rows = store.con.execute(
         "SELECT line_no, task, n, c, h, w, o, i, kh, kw, stride_h, pad_t, pad_r, dil_w, dtype, ic_bn, oc_bn, "
-        "cost0, cost_mean, cost_min, error_no, all_cost, timestamp, mcpu, tvm_version, knobs['tile_ow'] "
-        "FROM autotvm_record ORDER BY line_no"
+        "cost0, cost_mean, cost_min, error_no, all_cost, timestamp, mcpu, tvm_version, "
+        "(SELECT value FROM autotvm_knob k WHERE k.line_no = r.line_no AND knob = 'tile_ow') "
+        "FROM autotvm_record r ORDER BY line_no"
     ).fetchall()
     assert len(rows) == len(expected)
     for row, rec in zip(rows, expected):

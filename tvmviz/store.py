@@ -204,8 +204,9 @@ class Store:
     def delete_upload(self, upload_id: int) -> None:
         """Remove an upload and all its rows, in one transaction."""
         tables = [t for (t,) in self.con.execute(
-            "SELECT table_name FROM duckdb_columns() WHERE column_name = 'upload_id' AND table_name <> 'upload' "
-            "AND NOT internal AND database_name = current_database() AND schema_name = 'main'"
+            "SELECT t.table_name FROM duckdb_tables() t JOIN duckdb_columns() c USING (database_name, schema_name, table_name) "
+            "WHERE c.column_name = 'upload_id' AND t.table_name <> 'upload' AND NOT t.temporary "
+            "AND t.database_name = current_database() AND t.schema_name = 'main'"
         ).fetchall()]
         self.con.execute("BEGIN TRANSACTION")
         try:

@@ -39,7 +39,6 @@ CREATE TABLE IF NOT EXISTS autotvm_record (
     dtype VARCHAR, out_dtype VARCHAR,
     config_index BIGINT,
     entity JSON,
-    knobs MAP(VARCHAR, JSON),        -- knob name -> its value (split factors, option)
     ic_bn INTEGER,                   -- last factor of tile_ic
     oc_bn INTEGER,                   -- last factor of tile_oc
     costs DOUBLE[],
@@ -69,6 +68,13 @@ CREATE TABLE IF NOT EXISTS layout_transform (
     all_cost DOUBLE,
     timestamp DOUBLE
 )
+""",
+    # Every knob of every record, one row each (a view: a map column would cost a third of ingest time).
+    """
+CREATE VIEW IF NOT EXISTS autotvm_knob AS
+SELECT upload_id, line_no, k[1] ->> '$' AS knob, k[2] ->> '$' AS knob_type, k[3] AS value
+FROM (SELECT upload_id, line_no, unnest(CAST(entity AS JSON[])) AS e FROM autotvm_record),
+     LATERAL (SELECT json_extract(e, ['$[0]', '$[1]', '$[2]']) AS k)
 """,
 ]
 
@@ -124,13 +130,12 @@ WITH base AS (
         task LIKE 'conv2d%' OR task LIKE 'depthwise_conv2d%' OR task LIKE 'group_conv2d%' AS is_conv,
         -- data shape, kernel shape, strides, padding, dilation, dtype, out_dtype (conv) / shape, src, dst (transform)
         json_extract(args, ['$[0][1]', '$[1][1]', '$[2]', '$[3]', '$[4]', '$[0][2]', '$[7]', '$[1]', '$[2]']) AS a,
-        TRY_CAST(map_from_entries(list_transform(TRY_CAST(entity AS JSON[]),
-            lambda e: struct_pack(k := json_extract_string(e, '$[0]'), v := json_extract(e, '$[2]'))))
-            AS MAP(VARCHAR, JSON)) AS knobs
+        json_extract_string(entity, '$[*][0]') AS knob_names,
+        json_extract(entity, '$[*][2]') AS knob_values
     FROM norm
 )
 SELECT row_idx, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
-       task, task_logged, args, entity, config_index, knobs, costs, error_no, all_cost, timestamp,
+       task, task_logged, args, entity, config_index, costs, error_no, all_cost, timestamp,
        '[' || to_json(task) || CASE WHEN json_array_length(args) = 0 THEN ']'
                                     ELSE ',' || substr(CAST(args AS VARCHAR), 2) END AS workload,
        CASE WHEN is_conv THEN TRY_CAST(a[1] AS INTEGER[]) END AS d,
@@ -144,8 +149,8 @@ SELECT row_idx, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[6], '$') END AS lt_dtype,
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[8], '$') END AS lt_src,
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[9], '$') END AS lt_dst,
-       TRY_CAST(json_extract_string(knobs['tile_ic'], '$[#-1]') AS INTEGER) AS ic_bn,
-       TRY_CAST(json_extract_string(knobs['tile_oc'], '$[#-1]') AS INTEGER) AS oc_bn,
+       TRY_CAST(json_extract_string(knob_values[list_position(knob_names, 'tile_ic')], '$[#-1]') AS INTEGER) AS ic_bn,
+       TRY_CAST(json_extract_string(knob_values[list_position(knob_names, 'tile_oc')], '$[#-1]') AS INTEGER) AS oc_bn,
        -- why a row is unusable (NULL when it is fine); Python adds line detail later
        CASE WHEN version IS NULL THEN 'not an AutoTVM record (no "input" or "i" key, or not valid JSON)'
             WHEN task IS NULL OR json_type(args) IS DISTINCT FROM 'ARRAY' THEN 'input has no task name and args'
@@ -162,7 +167,7 @@ INSERT INTO autotvm_record
 SELECT ?, line_no, version, tvm_version, target, mcpu, task, task_logged, workload, args,
        d[1], d[2], d[3], d[4], k[1], k[2], k[3], k[4],
        st[1], st[2], pd[1], pd[2], pd[3], pd[4], dl[1], dl[2], dtype, out_dtype,
-       config_index, entity, knobs, ic_bn, oc_bn,
+       config_index, entity, ic_bn, oc_bn,
        costs, costs[1], list_avg(costs), list_min(costs),
        error_no, {error_name_case}, all_cost, timestamp, ?
 FROM _autotvm_lines
