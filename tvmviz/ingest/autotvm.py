@@ -90,10 +90,11 @@ SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
                'tvm_version': 'VARCHAR', 'i': 'JSON', 'r': 'JSON', 'v': 'DOUBLE'}})
 """
 
-# One row per non-blank line, in file order, every typed column extracted in this one pass. Each JSON
+# One row per non-blank line, in file order, every typed column extracted in one pass (a view: the
+# inserts below read it once, and the other queries only compute the columns they use). Each JSON
 # value is parsed once: json_extract with a list of paths returns all of them from one parse.
 _NORMALIZED = """
-CREATE OR REPLACE TEMP TABLE _autotvm_norm AS
+CREATE OR REPLACE TEMP VIEW _autotvm_norm AS
 WITH base AS (
     SELECT rowid - (SELECT min(rowid) FROM _autotvm_raw) AS row_idx,
            CASE WHEN input IS NOT NULL THEN coalesce(version, 0.2) WHEN i IS NOT NULL THEN coalesce(v, 0.1) END AS version,
@@ -169,7 +170,7 @@ SELECT ?, line_no, version, tvm_version, target, mcpu, task, task_logged, worklo
        st[1], st[2], pd[1], pd[2], pd[3], pd[4], dl[1], dl[2], dtype, out_dtype,
        config_index, entity, ic_bn, oc_bn,
        costs, costs[1], list_avg(costs), list_min(costs),
-       error_no, {error_name_case}, all_cost, timestamp, ?
+       error_no, {error_name_case}, all_cost, timestamp, false
 FROM _autotvm_lines
 WHERE problem IS NULL AND task <> 'layout_transform'
 """
@@ -202,20 +203,26 @@ def sniff(head: bytes) -> str | None:
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
     con.execute(_READ.format(max_bytes=MAX_LINE_BYTES), [source.path])
     con.execute(_NORMALIZED)
-    con.execute("DROP TABLE _autotvm_raw")
-    line_numbers = _line_numbers_if_needed(con, source)
-    lines_kind = _attach_line_numbers(con, line_numbers)
+    _attach_line_numbers(con, _line_numbers_if_needed(con, source))
+    try:
+        rejected = _explain_rejected(con, source)
+        con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id])
+        con.execute(_INSERT_TRANSFORMS, [upload_id])
+    finally:
+        con.execute("DROP VIEW _autotvm_lines; DROP VIEW _autotvm_norm; DROP TABLE IF EXISTS _autotvm_line_map; "
+                    "DROP TABLE _autotvm_raw")
 
-    rejected = _explain_rejected(con, source, line_numbers)
-    good = con.execute("SELECT count(*) FROM _autotvm_lines WHERE problem IS NULL").fetchone()[0]
-    if good == 0:
+    records, transforms = con.execute(
+        "SELECT (SELECT count(*) FROM autotvm_record WHERE upload_id = $1), "
+        "(SELECT count(*) FROM layout_transform WHERE upload_id = $1)", [upload_id]
+    ).fetchone()
+    if records + transforms == 0:
         first = "; ".join(f"line {r.line}: {r.reason}" for r in rejected[:3])
         raise TvmvizError(f"{source.name}: no valid AutoTVM record" + (f" ({first})" if first else ""))
-
     if kind == "autotvm":
-        kind = _refine_kind(con)
-    con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id, kind == "autotvm_selection"])
-    con.execute(_INSERT_TRANSFORMS, [upload_id])
+        kind = "layout_transform" if records == 0 else "autotvm_selection" if _looks_like_selection(con, upload_id) else kind
+    if kind == "autotvm_selection":
+        con.execute("UPDATE autotvm_record SET is_selection = true WHERE upload_id = ?", [upload_id])
 
     failed = dict(
         con.execute(
@@ -231,35 +238,36 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
         failed["layout_transform failed"] = failed_transforms
     meta = _meta(con, upload_id)
     meta["kind"] = kind
-    con.execute(f"DROP {lines_kind} _autotvm_lines; DROP TABLE _autotvm_norm")
-    return LoadResult(rows=good, rejected=rejected, failed_trials=failed, meta=meta)
+    return LoadResult(rows=records + transforms, rejected=rejected, failed_trials=failed, meta=meta)
 
 
 def _line_numbers_if_needed(con, source: Source) -> list[int] | None:
     """read_json skips blank lines, so row k is the k-th non-blank line. Map rows to line numbers
-    only when some row needs one for a message, or the file has blank lines."""
-    rows = con.execute("SELECT count(*) FROM _autotvm_norm").fetchone()[0]
+    only when the file has blank lines."""
+    rows = con.execute("SELECT count(*) FROM _autotvm_raw").fetchone()[0]
     newlines = source.data.count(b"\n") + (0 if source.data.endswith(b"\n") else 1)
     if rows == newlines:
         return None  # no blank lines: row k is line k + 1
     return [n for n, line in enumerate(source.data.split(b"\n"), 1) if line.strip()]
 
 
-def _attach_line_numbers(con, line_numbers: list[int] | None) -> str:
-    """Expose the rows with their line numbers as _autotvm_lines; returns what it made (VIEW/TABLE)."""
+def _attach_line_numbers(con, line_numbers: list[int] | None) -> None:
+    """Expose the rows with their line numbers as the view _autotvm_lines."""
     if line_numbers is None:
         con.execute("CREATE OR REPLACE TEMP VIEW _autotvm_lines AS SELECT row_idx + 1 AS line_no, * FROM _autotvm_norm")
-        return "VIEW"
+        return
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _autotvm_lines AS "
-        "SELECT m.line_no, n.* FROM _autotvm_norm n "
-        "JOIN (SELECT unnest(?::INTEGER[]) AS line_no, unnest(range(?)) AS row_idx) m USING (row_idx) ORDER BY row_idx",
+        "CREATE OR REPLACE TEMP TABLE _autotvm_line_map AS "
+        "SELECT unnest(?::INTEGER[]) AS line_no, unnest(range(?)) AS row_idx",
         [line_numbers, len(line_numbers)],
     )
-    return "TABLE"
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW _autotvm_lines AS "
+        "SELECT m.line_no, n.* FROM _autotvm_norm n JOIN _autotvm_line_map m USING (row_idx)"
+    )
 
 
-def _explain_rejected(con, source: Source, line_numbers: list[int] | None) -> list[Rejected]:
+def _explain_rejected(con, source: Source) -> list[Rejected]:
     bad = con.execute("SELECT line_no, problem FROM _autotvm_lines WHERE problem IS NOT NULL ORDER BY line_no").fetchall()
     if not bad:
         return []
@@ -294,33 +302,18 @@ def _diagnose(text: bytes, problem: str, is_last: bool) -> str:
     return problem
 
 
-def _refine_kind(con) -> str:
-    only_transforms = con.execute(
-        "SELECT bool_and(task = 'layout_transform') FROM _autotvm_lines WHERE problem IS NULL"
-    ).fetchone()[0]
-    if only_transforms:
-        return "layout_transform"
-    return "autotvm_selection" if _looks_like_selection(con) else "autotvm"
-
-
-def _looks_like_selection(con) -> bool:
+def _looks_like_selection(con, upload_id: int) -> bool:
     """A graph-tuner output (write_opt_sch2record_file) holds successful conv records in graph order,
     one config per (workload, layout pair), copied from trials, so their timestamps go back and forth;
     a trial log's timestamps only grow. Override with an explicit kind when this guesses wrong."""
-    all_conv_ok = con.execute(
-        "SELECT bool_and(task = 'conv2d_NCHWc.x86' AND error_no = 0) FROM _autotvm_lines WHERE problem IS NULL"
-    ).fetchone()[0]
-    if not all_conv_ok:
-        return False
-    goes_back = con.execute(
-        "SELECT coalesce(bool_or(timestamp < prev), false) FROM (SELECT timestamp, "
-        "lag(timestamp) OVER (ORDER BY line_no) AS prev FROM _autotvm_lines WHERE problem IS NULL)"
-    ).fetchone()[0]
-    if not goes_back:
-        return False
+    rows = "FROM autotvm_record WHERE upload_id = ?"
+    if not con.execute(f"SELECT bool_and(task = 'conv2d_NCHWc.x86' AND error_no = 0) {rows}", [upload_id]).fetchone()[0]:
+        return False  # cheap test first: most trial logs have a failure or another task
     return con.execute(
-        "SELECT count(DISTINCT (workload, CAST(entity AS VARCHAR))) = count(DISTINCT (workload, ic_bn, oc_bn)) "
-        "FROM _autotvm_lines WHERE problem IS NULL"
+        "SELECT coalesce(bool_or(timestamp < prev), false) "
+        "AND count(DISTINCT (workload, CAST(entity AS VARCHAR))) = count(DISTINCT (workload, ic_bn, oc_bn)) "
+        f"FROM (SELECT *, lag(timestamp) OVER (ORDER BY line_no) AS prev {rows})",
+        [upload_id],
     ).fetchone()[0]
 
 
