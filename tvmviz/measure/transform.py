@@ -1,0 +1,219 @@
+"""Benchmark layout transforms between NCHW[x]c layouts, the way TVM's graph tuner keys them.
+
+A key is (input shape in the source layout, src, dst, dtype), as in a ``layout_transform`` record.
+Like TVM 0.19's graph-tuner template the kernel is ``topi.layout_transform`` with every output axis
+fused into one loop (``topi.generic.schedule_injective``): no threads, no explicit vectors, so the
+numbers are comparable with the graph tuner's own logs.
+
+Speed comes from compiling many transforms as one module (one ``tvm.compile`` per batch of distinct
+keys) and timing them in-process with an adaptive ``number``; measuring is serial.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from tvmviz.errors import TvmvizError
+from tvmviz.measure.timing import TRANSFORM_TIMING, TimingPolicy, import_tvm, resolve_target, time_function
+from tvmviz.records import FAILED_COST, TransformRecord
+
+_LAYOUT = re.compile(r"^NCHW(?:([1-9][0-9]*)c)?$")
+DEFAULT_BATCH = 64  # functions per compiled module: compile cost grows with it, per-call overhead shrinks
+
+
+@dataclass(frozen=True)
+class TransformKey:
+    shape: tuple[int, ...]  # input shape, in the source layout
+    src: str  # "NCHW" or "NCHW{x}c"
+    dst: str
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        for layout in (self.src, self.dst):
+            if not _LAYOUT.match(layout):
+                raise TvmvizError(f"layout_transform {self.label()}: {layout!r} is not NCHW or NCHW<x>c")
+        if len(self.shape) != (4 if self.src == "NCHW" else 5):
+            raise TvmvizError(f"layout_transform {self.label()}: shape {list(self.shape)} does not fit {self.src}")
+
+    @classmethod
+    def of(cls, record) -> "TransformKey":
+        """The key of a TransformRecord (or anything with shape / src / dst / dtype)."""
+        return cls(tuple(record.shape), record.src, record.dst, getattr(record, "dtype", "float32"))
+
+    def args(self) -> list:
+        """The task args as a layout_transform record logs them."""
+        return [["TENSOR", list(self.shape), self.dtype], self.src, self.dst]
+
+    def label(self) -> str:
+        return f"{list(self.shape)} {self.dtype} {self.src}->{self.dst}"
+
+    @property
+    def channels(self) -> int:
+        return self.shape[1] * (self.shape[4] if len(self.shape) == 5 else 1)
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.shape)
+
+    def out_shape(self) -> tuple[int, ...]:
+        n, _, h, w = self.shape[:4]
+        block = _block(self.dst)
+        return (n, self.channels, h, w) if block is None else (n, -(-self.channels // block), h, w, block)
+
+    @property
+    def keeps_elements(self) -> bool:
+        """False when dst's block does not divide the channels (TVM then calls the transform invalid)."""
+        return math.prod(self.out_shape()) == self.elements
+
+
+@dataclass(frozen=True)
+class TransformMeasurement:
+    key: TransformKey
+    costs: tuple[float, ...]  # seconds per run: [median of repeats, *repeats]; (1e9,) on failure
+    error_no: int  # AutoTVM MeasureErrorNo: 0 ok, 2 compile, 4 runtime
+    all_cost: float  # seconds spent on it: its share of the batch compile + check + timing
+    timestamp: float
+    number: int = 0  # runs per repeat
+    checked: bool = False  # output compared with the NumPy transform
+    error: str = ""
+
+    @property
+    def cost0(self) -> float:
+        return self.costs[0]
+
+    def to_transform_record(self, seq: int) -> TransformRecord:
+        return TransformRecord(self.key.shape, self.key.src, self.key.dst, self.cost0, seq, self.key.dtype, self.error_no)
+
+
+def _block(layout: str) -> int | None:
+    m = _LAYOUT.match(layout)
+    return int(m.group(1)) if m and m.group(1) else None
+
+
+def to_nchw(x: np.ndarray, layout: str) -> np.ndarray:
+    if _block(layout) is None:
+        return x
+    n, c1, h, w, b = x.shape
+    return x.transpose(0, 1, 4, 2, 3).reshape(n, c1 * b, h, w)
+
+
+def from_nchw(x: np.ndarray, layout: str) -> np.ndarray:
+    b = _block(layout)
+    if b is None:
+        return x
+    n, c, h, w = x.shape
+    return x.reshape(n, c // b, b, h, w).transpose(0, 1, 3, 4, 2)
+
+
+def reference_transform(data: np.ndarray, key: TransformKey) -> np.ndarray:
+    """The transform in NumPy (only for keys that keep the element count)."""
+    return np.ascontiguousarray(from_nchw(to_nchw(data, key.src), key.dst))
+
+
+def transform_primfunc(key: TransformKey, name: str = "main"):
+    """topi.layout_transform with every output axis fused, as a named PrimFunc."""
+    tvm = import_tvm()
+    from tvm import te, topi
+
+    data = te.placeholder(key.shape, dtype=key.dtype, name="data")
+    out = topi.layout_transform(data, key.src, key.dst)
+    sch = tvm.s_tir.Schedule(te.create_prim_func([data, out]))
+    block = sch.get_sblock(out.op.name)
+    loops = sch.get_loops(block)
+    if len(loops) > 1:
+        sch.fuse(*loops)
+    return sch.mod["main"].with_attr("global_symbol", name)
+
+
+def check_transform_output(key: TransformKey, data: np.ndarray, got: np.ndarray) -> None:
+    """Raise a TvmvizError when TVM's output is not exactly the NumPy transform (a copy is exact)."""
+    want = reference_transform(data, key)
+    if got.shape != want.shape or not np.array_equal(got, want):
+        bad = "shape " + str(list(got.shape)) if got.shape != want.shape else f"{int((got != want).sum())} elements"
+        raise TvmvizError(
+            f"layout_transform {key.label()}: TVM's result differs from the NumPy reference ({bad} differ); "
+            "the compiled kernel is wrong, its time would be meaningless"
+        )
+
+
+def _compile(funcs: dict, target):
+    tvm = import_tvm()
+    return tvm.compile(tvm.IRModule(funcs), target=target).mod
+
+
+def _compile_batch(batch: list, target) -> tuple[dict, dict]:
+    """{index: module holding f"lt{index}"}, {index: error text}; a failing batch is split to find the culprit."""
+    funcs = {f"lt{i}": transform_primfunc(key, f"lt{i}") for i, key in batch}
+    try:
+        module = _compile(funcs, target)
+        module[f"lt{batch[0][0]}"]  # the LLVM JIT runs on first lookup: charge it to compiling
+        return {i: module for i, _ in batch}, {}
+    except Exception as e:  # noqa: BLE001 - TVM raises many types; isolate the bad key below
+        if len(batch) == 1:
+            return {}, {batch[0][0]: f"compile failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e}"}
+    half = len(batch) // 2
+    mods, errs = _compile_batch(batch[:half], target)
+    mods2, errs2 = _compile_batch(batch[half:], target)
+    return {**mods, **mods2}, {**errs, **errs2}
+
+
+def measure_transforms(keys, target=None, progress=None, policy: TimingPolicy | None = None,
+                       batch_size: int = DEFAULT_BATCH, check: bool = True, seed: int = 0) -> list[TransformMeasurement]:
+    """Measure each distinct key once, in the order given; duplicates are measured once.
+
+    ``progress(done, total, label)`` is called before each key and once at the end. A key whose
+    compile or run fails gets error_no 2 / 4 and cost 1e9; a wrong result raises TvmvizError.
+    """
+    tvm = import_tvm()
+    target = resolve_target(target)
+    policy = policy or TRANSFORM_TIMING
+    unique = list(dict.fromkeys(TransformKey.of(k) if not isinstance(k, TransformKey) else k for k in keys))
+    dev = tvm.cpu(0)
+    rng = np.random.default_rng(seed)
+    out: list[TransformMeasurement] = []
+    total = len(unique)
+    for start in range(0, total, max(1, batch_size)):
+        chunk = list(enumerate(unique[start:start + batch_size], start))
+        if progress:
+            progress(start, total, f"compiling {len(chunk)} transforms")
+        t0 = time.perf_counter()
+        modules, errors = _compile_batch(chunk, target)
+        compile_share = (time.perf_counter() - t0) / len(chunk)
+        for i, key in chunk:
+            if progress:
+                progress(i, total, key.label())
+            if i in errors:
+                out.append(TransformMeasurement(key, (FAILED_COST,), 2, compile_share, time.time(), error=errors[i]))
+                continue
+            out.append(_measure_one(modules[i], f"lt{i}", key, dev, policy, check, rng, compile_share))
+    if progress:
+        progress(total, total, "")
+    return out
+
+
+def _measure_one(module, name, key, dev, policy, check, rng, compile_share) -> TransformMeasurement:
+    tvm = import_tvm()
+    t0 = time.perf_counter()
+    data_np = rng.uniform(-1, 1, key.shape).astype(key.dtype)
+    try:
+        data = tvm.runtime.tensor(data_np, dev)
+        result = tvm.runtime.empty(key.out_shape(), key.dtype, dev)
+        module[name](data, result)  # also the warm-up run
+        checked = False
+        if check and key.keeps_elements:
+            check_transform_output(key, data_np, result.numpy())
+            checked = True
+        timing = time_function(module, name, (data, result), dev, policy)
+    except TvmvizError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a runtime failure is a failed measurement, not a crash
+        return TransformMeasurement(key, (FAILED_COST,), 4, compile_share + time.perf_counter() - t0, time.time(),
+                                    error=f"run failed: {e}")
+    return TransformMeasurement(key, timing.costs, 0, compile_share + time.perf_counter() - t0, time.time(),
+                                timing.number, checked)
