@@ -1,23 +1,146 @@
-"""What every page shares: the store (one DuckDB connection per process, a cursor per session)."""
+"""What every page shares: the store (one DuckDB connection per process, a cursor per session), the
+current analysis (which uploads, which model), and cached graphs, records and selections."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
+from tvmviz.errors import TvmvizError
+from tvmviz.select import Scenario, SelectOptions, select
 from tvmviz.store import Store, default_db_path
 
 SAMPLE_LOGS = Path(__file__).resolve().parents[1] / "sample_logs"
+SAMPLE_UPLOADER = "sample_logs"
+# Each folder of sample_logs/ is one run; only the first is in the default analysis (the others come from
+# other machines: mixing them into one selection would be meaningless).
+SAMPLE_LABELS = {"resnet18": "sample: resnet18 (TVM 0.19, znver3)", "measured": "sample: measured (tvmviz, znver5)"}
+DEFAULT_SAMPLE_LABEL = SAMPLE_LABELS["resnet18"]
+MODEL_KINDS = ("onnx_model", "layout_graph")
+EXEC_GRAPH_KINDS = ("debug_graph_dump", "graph_executor_json")
+PROFILE_KINDS = ("debug_profile_table", "chrome_trace", "profiler_report")
 
 
 @st.cache_resource
 def _process_store() -> Store:
     store = Store.open(default_db_path())
     if not store.uploads():
-        store.ingest_paths([SAMPLE_LOGS], label="sample: resnet18 (TVM 0.19, znver3)", uploader="sample_logs")
+        folders = sorted((p for p in SAMPLE_LOGS.iterdir() if p.is_dir()), key=lambda p: (p.name != "resnet18", p.name))
+        for folder in folders:
+            store.ingest_paths([folder], label=SAMPLE_LABELS.get(folder.name, f"sample: {folder.name}"),
+                               uploader=SAMPLE_UPLOADER)
     return store
+
+
+def in_default_analysis(upload) -> bool:
+    return upload.uploader != SAMPLE_UPLOADER or upload.label == DEFAULT_SAMPLE_LABEL
 
 
 def get_store() -> Store:
     if "store" not in st.session_state:
         st.session_state.store = _process_store().cursor()
     return st.session_state.store
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The uploads the pages analyse together (chosen on the Data page; default: all of them)."""
+
+    ids: tuple  # every included upload
+    model: int | None  # upload holding the model graph
+    by_kind: dict = field(default_factory=dict, compare=False, hash=False)  # kind -> upload ids
+    base: SelectOptions = SelectOptions()
+
+    def of(self, *kinds) -> tuple:
+        return tuple(i for k in kinds for i in self.by_kind.get(k, ()))
+
+
+def current_analysis() -> Analysis:
+    uploads = get_store().uploads()
+    chosen = st.session_state.get("analysis_ids")
+    ids = tuple(u.upload_id for u in uploads
+                if (in_default_analysis(u) if chosen is None else u.upload_id in chosen))
+    by_kind: dict = {}
+    for u in uploads:
+        if u.upload_id in ids:
+            by_kind.setdefault(u.kind, []).append(u.upload_id)
+    models = [i for k in MODEL_KINDS for i in by_kind.get(k, [])]
+    model = st.session_state.get("model_id")
+    if model not in models:
+        model = models[-1] if models else None
+    base = SelectOptions(
+        estimate_transforms=st.session_state.get("opt_estimate", False),
+        allow_missing_transforms=st.session_state.get("opt_missing", False),
+    )
+    return Analysis(ids, model, {k: tuple(v) for k, v in by_kind.items()}, base)
+
+
+# ---- caches: keyed by upload ids, whose content never changes once stored ---------------------------
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_graph(db: str, model_id: int):
+    return _process_store().cursor().model_graph(model_id)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_records(db: str, ids: tuple):
+    cur = _process_store().cursor()
+    return cur.tuning_records(list(ids)), cur.transform_records(list(ids))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def cached_selection(db: str, model_id: int, ids: tuple, base: SelectOptions, scenario: str):
+    """One selection per (data, base options, scenario string): what-if reruns of a seen scenario are free."""
+    graph = cached_graph(db, model_id)
+    tuning, transforms = cached_records(db, ids)
+    opts = Scenario.from_string(scenario).options(base) if scenario else base
+    return select(graph, tuning, transforms, opts)
+
+
+def graph_and_selection(analysis: Analysis, scenario: str = ""):
+    """(graph, selection) of the analysis, or (graph, None) after showing why there is no selection."""
+    if analysis.model is None:
+        st.info("No model graph in the current analysis: upload an ONNX model (or a tvmviz layout-graph JSON) "
+                "on the Data page.")
+        return None, None
+    db = default_db_path()
+    try:
+        graph = cached_graph(db, analysis.model)
+    except TvmvizError as e:
+        st.error(str(e))
+        return None, None
+    try:
+        with st.spinner("Selecting layouts…"):
+            return graph, cached_selection(db, analysis.model, analysis.ids, analysis.base, scenario)
+    except TvmvizError as e:
+        st.error(f"No selection for this analysis: {e}")
+        st.caption("Missing layout-transform benchmarks? Tick 'estimate transforms' or 'price missing transforms "
+                   "at 0' under Analysis settings on the Data page.")
+        return graph, None
+
+
+def _follow_picker(key: str) -> None:
+    st.session_state.picked_node = st.session_state[key]
+
+
+def pick_conv(graph, key: str = "node") -> str | None:
+    """A conv picker shared by pages; its value follows a click on the Graph page."""
+    names = [n.name for n in graph.convs()]
+    if not names:
+        st.info("The model has no conv2d.")
+        return None
+    current = st.session_state.get("picked_node")
+    if current in names and st.session_state.get(key) != current:
+        st.session_state[key] = current  # a click on the graph moves the picker
+    elif st.session_state.get(key) not in names:
+        st.session_state[key] = names[0]
+    name = st.selectbox("Conv layer", names, key=key, on_change=_follow_picker, args=(key,))
+    st.session_state.picked_node = name
+    return name
+
+
+def ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1e3:.4g} ms"

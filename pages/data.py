@@ -3,13 +3,18 @@
 import pandas as pd
 import streamlit as st
 
-from pages.common import get_store
+from pages.common import MODEL_KINDS, current_analysis, get_store
+
+
+def _keep_pick() -> None:
+    st.session_state.analysis_ids = set(st.session_state.analysis_pick)
+
 
 store = get_store()
 st.title("Data")
 max_mb = st.get_option("server.maxUploadSize")
 st.caption(f"Tuning logs, layout-transform benchmarks, graph-tuner output, debug-executor dumps, oneDNN verbose logs, "
-           f"or a zip of them. The kind is detected from the content. Up to {max_mb} MB per file.")
+           f"ONNX models, or a zip of them. The kind is detected from the content. Up to {max_mb} MB per file.")
 
 with st.form("upload", clear_on_submit=True):
     files = st.file_uploader("Files", accept_multiple_files=True)
@@ -24,6 +29,8 @@ if submitted and files:
     for k, f in enumerate(files):
         bar.progress(k / len(files), text=f"Ingesting {f.name}")
         reports += store.ingest_bytes(f.name, f.getvalue(), label=label or None, uploader=uploader or None)
+    # new uploads join the current analysis
+    st.session_state.analysis_ids = set(current_analysis().ids) | {r.upload_id for r in reports if r.upload_id}
     bar.progress(1.0, text="Done")
     for r in reports:
         if r.error:
@@ -36,6 +43,9 @@ if submitted and files:
         if r.rejected_lines:
             st.warning(f"{r.file}: {len(r.rejected_lines)} lines rejected")
             st.dataframe(pd.DataFrame(r.rejected_lines), hide_index=True)
+        if r.failed_trials:
+            st.dataframe(pd.DataFrame({"error": list(r.failed_trials), "failed trials": list(r.failed_trials.values())}),
+                         hide_index=True)
 
 st.subheader("Stored uploads")
 uploads = store.uploads()
@@ -51,6 +61,29 @@ else:
         ]
     )
     st.dataframe(table, hide_index=True, width="stretch")
+
+    st.subheader("Current analysis")
+    ids = [u.upload_id for u in uploads]
+    name_of = {u.upload_id: f"{u.upload_id}: {u.file_name.rsplit('/', 1)[-1]} ({u.kind}" + (
+        f", {u.uploader}" if u.uploader else "") + ")" for u in uploads}
+    st.session_state.analysis_pick = list(current_analysis().ids)
+    picked = st.multiselect("Uploads analysed together (all pages use these)", ids, key="analysis_pick",
+                            format_func=name_of.get, on_change=_keep_pick)
+    st.session_state.analysis_ids = set(picked)
+    analysis = current_analysis()
+    models = [u for u in uploads if u.kind in MODEL_KINDS and u.upload_id in picked]
+    if models:
+        ids_m = [u.upload_id for u in models]
+        st.session_state.model_id = st.selectbox(
+            "Model graph", ids_m, index=ids_m.index(analysis.model) if analysis.model in ids_m else 0,
+            format_func=name_of.get)
+    else:
+        st.warning("No model graph selected: upload an ONNX model to see the graph, layers and what-if.")
+    with st.expander("Analysis settings"):
+        st.checkbox("Estimate layout transforms from the benchmarks given (TVM's infer_layout=True)",
+                    key="opt_estimate")
+        st.checkbox("Price transforms without a benchmark at 0 (not TVM: lets a run without layout_transform "
+                    "benchmarks be explored)", key="opt_missing")
     with st.expander("Delete an upload"):
         victim = st.selectbox("Upload", [u.upload_id for u in uploads],
                               format_func=lambda i: next(f"{u.upload_id}: {u.file_name}" for u in uploads if u.upload_id == i))

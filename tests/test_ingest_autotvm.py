@@ -280,3 +280,22 @@ def test_cli_says_when_the_database_is_held_by_another_process(tmp_path):
     finally:
         holder.close()
     assert p.returncode == 2 and "in use by another process" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_line_numbers_survive_a_parallel_read_of_a_large_file(store, tmp_path):
+    """DuckDB reads big files in parallel chunks: every row must still carry its own line number."""
+    rec = json.loads(GOOD[0])
+    path = tmp_path / "big.log"
+    with open(path, "w") as f:
+        for line_no in range(1, 60_001):
+            rec["result"][3] = float(line_no)
+            rec["config"]["index"] = line_no
+            f.write(json.dumps(rec) + ("\n\n" if line_no % 7000 == 0 else "\n"))  # blank lines shift numbering
+    (r,) = store.ingest_paths([path])
+    assert r.rows == 60_000 and r.rejected_lines == []
+    text_lines = path.read_text().split("\n")
+    mismatched = store.con.execute(
+        "SELECT count(*) FROM autotvm_record WHERE config_index <> timestamp::INTEGER OR line_no <> list_extract(?::INTEGER[], config_index)",
+        [[n for n, t in enumerate(text_lines, 1) if t.strip()]],
+    ).fetchone()[0]
+    assert mismatched == 0

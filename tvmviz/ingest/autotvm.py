@@ -96,16 +96,16 @@ SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
 _NORMALIZED = """
 CREATE OR REPLACE TEMP VIEW _autotvm_norm AS
 WITH base AS (
-    SELECT rowid - (SELECT min(rowid) FROM _autotvm_raw) AS row_idx,
+    SELECT line_no,
            CASE WHEN input IS NOT NULL THEN coalesce(version, 0.2) WHEN i IS NOT NULL THEN coalesce(v, 0.1) END AS version,
            tvm_version,
            json_extract(coalesce(input, i), ['$[0]', '$[1]', '$[2]']) AS inp,
            CASE WHEN input IS NOT NULL THEN json_extract(config, ['$.entity', '$.index'])
                 ELSE json_extract(i, ['$[5].e', '$[5].i']) END AS cfg,
            json_extract(coalesce(result, r), ['$[0]', '$[1]', '$[2]', '$[3]']) AS res
-    FROM _autotvm_raw
+    FROM _autotvm_rows
 ), typed AS (
-    SELECT row_idx, version, tvm_version,
+    SELECT line_no, version, tvm_version,
            json_extract_string(inp[1], '$') AS target,
            json_extract_string(inp[2], '$') AS task_logged,
            inp[3] AS args_logged,
@@ -135,7 +135,7 @@ WITH base AS (
         json_extract(entity, '$[*][2]') AS knob_values
     FROM norm
 )
-SELECT row_idx, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
+SELECT line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
        task, task_logged, args, entity, config_index, costs, error_no, all_cost, timestamp,
        '[' || to_json(task) || CASE WHEN json_array_length(args) = 0 THEN ']'
                                     ELSE ',' || substr(CAST(args AS VARCHAR), 2) END AS workload,
@@ -152,7 +152,7 @@ SELECT row_idx, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[9], '$') END AS lt_dst,
        TRY_CAST(json_extract_string(knob_values[list_position(knob_names, 'tile_ic')], '$[#-1]') AS INTEGER) AS ic_bn,
        TRY_CAST(json_extract_string(knob_values[list_position(knob_names, 'tile_oc')], '$[#-1]') AS INTEGER) AS oc_bn,
-       -- why a row is unusable (NULL when it is fine); Python adds line detail later
+       -- why a row is unusable (NULL when it is fine); _diagnose says the same in words, with detail
        CASE WHEN version IS NULL THEN 'not an AutoTVM record (no "input" or "i" key, or not valid JSON)'
             WHEN task IS NULL OR json_type(args) IS DISTINCT FROM 'ARRAY' THEN 'input has no task name and args'
             WHEN costs IS NULL OR len(costs) = 0 THEN 'result has no list of costs'
@@ -171,7 +171,7 @@ SELECT ?, line_no, version, tvm_version, target, mcpu, task, task_logged, worklo
        config_index, entity, ic_bn, oc_bn,
        costs, costs[1], list_avg(costs), list_min(costs),
        error_no, {error_name_case}, all_cost, timestamp, false
-FROM _autotvm_lines
+FROM _autotvm_norm
 WHERE problem IS NULL AND task <> 'layout_transform'
 """
 
@@ -185,7 +185,7 @@ _INSERT_TRANSFORMS = """
 INSERT INTO layout_transform
 SELECT ?, line_no, tvm_version, target, lt_shape, lt_dtype, lt_src, lt_dst,
        costs, costs[1], error_no, all_cost, timestamp
-FROM _autotvm_lines
+FROM _autotvm_norm
 WHERE problem IS NULL AND task = 'layout_transform'
 """
 
@@ -202,14 +202,14 @@ def sniff(head: bytes) -> str | None:
 
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
     con.execute(_READ.format(max_bytes=MAX_LINE_BYTES), [source.path])
+    _number_rows(con, _line_numbers_if_needed(con, source))
     con.execute(_NORMALIZED)
-    _attach_line_numbers(con, _line_numbers_if_needed(con, source))
     try:
-        rejected = _explain_rejected(con, source)
         con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id])
         con.execute(_INSERT_TRANSFORMS, [upload_id])
+        rejected = _explain_rejected(con, upload_id, source)
     finally:
-        con.execute("DROP VIEW _autotvm_lines; DROP VIEW _autotvm_norm; DROP TABLE IF EXISTS _autotvm_line_map; "
+        con.execute("DROP VIEW _autotvm_norm; DROP VIEW _autotvm_rows; DROP TABLE IF EXISTS _autotvm_line_map; "
                     "DROP TABLE _autotvm_raw")
 
     records, transforms = con.execute(
@@ -251,10 +251,11 @@ def _line_numbers_if_needed(con, source: Source) -> list[int] | None:
     return [n for n, line in enumerate(source.data.split(b"\n"), 1) if line.strip()]
 
 
-def _attach_line_numbers(con, line_numbers: list[int] | None) -> None:
-    """Expose the rows with their line numbers as the view _autotvm_lines."""
+def _number_rows(con, line_numbers: list[int] | None) -> None:
+    """The view _autotvm_rows: the raw rows with their 1-based line numbers."""
+    row_idx = "rowid - (SELECT min(rowid) FROM _autotvm_raw)"  # rowids of a new table are consecutive
     if line_numbers is None:
-        con.execute("CREATE OR REPLACE TEMP VIEW _autotvm_lines AS SELECT row_idx + 1 AS line_no, * FROM _autotvm_norm")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _autotvm_rows AS SELECT {row_idx} + 1 AS line_no, * FROM _autotvm_raw")
         return
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _autotvm_line_map AS "
@@ -262,27 +263,35 @@ def _attach_line_numbers(con, line_numbers: list[int] | None) -> None:
         [line_numbers, len(line_numbers)],
     )
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW _autotvm_lines AS "
-        "SELECT m.line_no, n.* FROM _autotvm_norm n JOIN _autotvm_line_map m USING (row_idx)"
+        "CREATE OR REPLACE TEMP VIEW _autotvm_rows AS SELECT m.line_no, r.* "
+        f"FROM (SELECT {row_idx} AS row_idx, * FROM _autotvm_raw) r JOIN _autotvm_line_map m USING (row_idx)"
     )
 
 
-def _explain_rejected(con, source: Source) -> list[Rejected]:
-    bad = con.execute("SELECT line_no, problem FROM _autotvm_lines WHERE problem IS NOT NULL ORDER BY line_no").fetchall()
+def _explain_rejected(con, upload_id: int, source: Source) -> list[Rejected]:
+    """Lines that became no row, each with its reason. Found by an anti-join on line numbers (cheap);
+    only those few lines are then parsed again, in Python, to say precisely what is wrong."""
+    bad = [line_no for (line_no,) in con.execute(
+        "SELECT line_no FROM _autotvm_rows "
+        "EXCEPT SELECT line_no FROM autotvm_record WHERE upload_id = $1 "
+        "EXCEPT SELECT line_no FROM layout_transform WHERE upload_id = $1 ORDER BY 1",
+        [upload_id],
+    ).fetchall()]
     if not bad:
         return []
     lines = source.data.split(b"\n")
     rejected = []
-    for line_no, problem in bad:
+    for line_no in bad:
         text = lines[line_no - 1].strip() if line_no <= len(lines) else b""
         if text.startswith(b"#"):
             continue  # AutoTVM's own loader skips comment lines too
-        rejected.append(Rejected(line_no, _diagnose(text, problem, is_last=line_no >= len(lines) - 1)))
+        rejected.append(Rejected(line_no, _diagnose(text, is_last=line_no >= len(lines) - 1)))
     return rejected
 
 
-def _diagnose(text: bytes, problem: str, is_last: bool) -> str:
-    """A precise reason for one rejected line (Python's parser reports the column)."""
+def _diagnose(text: bytes, is_last: bool) -> str:
+    """Why one line was not stored: the same rules as the SQL's ``problem``, with Python's parser
+    to report the column of a JSON error."""
     if len(text) > MAX_LINE_BYTES:
         return f"line is {len(text):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit for one record"
     try:
@@ -296,10 +305,20 @@ def _diagnose(text: bytes, problem: str, is_last: bool) -> str:
     if "input" not in obj and "i" not in obj:
         keys = ", ".join(sorted(obj)[:5])
         return f'not an AutoTVM record: no "input" or "i" key (keys: {keys})'
-    costs = (obj.get("result") or obj.get("r") or [None])[0]
-    if isinstance(costs, list) and any(isinstance(c, float) and not math.isfinite(c) for c in costs):
+    inp = obj.get("input", obj.get("i"))
+    if not (isinstance(inp, list) and len(inp) >= 3 and isinstance(inp[1], str) and isinstance(inp[2], list)):
+        return "input has no task name and args"
+    result = obj.get("result", obj.get("r"))
+    costs = result[0] if isinstance(result, list) and result else None
+    if not (isinstance(costs, list) and costs and all(isinstance(c, (int, float)) for c in costs)):
+        return "result has no list of costs"
+    if any(not math.isfinite(c) for c in costs):
         return "a cost is NaN or infinite"
-    return problem
+    if len(result) < 2 or not isinstance(result[1], int):
+        return "result has no error_no"
+    if inp[1] == "layout_transform":
+        return "layout_transform args have no tensor shape"
+    return "not readable as an AutoTVM record"
 
 
 def _looks_like_selection(con, upload_id: int) -> bool:
