@@ -3,8 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev
-if [ -x scripts/oracle_venv.sh ]; then
-    scripts/oracle_venv.sh
+scripts/oracle_venv.sh
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+if [ ! -x /usr/bin/chromium ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q && $sudo apt-get install -y -q chromium
 fi
 set +e
 .venv/bin/python -m pytest "$@"

@@ -1,0 +1,46 @@
+"""Layer: every candidate of one conv with kernel, transforms in / out and regret, and why it lost."""
+
+import streamlit as st
+
+from pages.common import current_analysis, graph_and_selection, ms, pick_conv
+from tvmviz.charts import candidate_bars, candidate_frame, conv_summary
+from tvmviz.errors import TvmvizError
+from tvmviz.select import explain_node
+
+st.title("Layer")
+analysis = current_analysis()
+graph, sel = graph_and_selection(analysis)
+if graph is None or sel is None:
+    st.stop()
+name = pick_conv(graph)
+if name is None:
+    st.stop()
+try:
+    exp = explain_node(sel, name)
+except TvmvizError as e:
+    st.error(str(e))
+    st.stop()
+
+choice = sel.node(name)
+st.markdown(f"**{conv_summary(graph.by_name(name).conv)}** · chosen **{choice.in_layout} → {choice.out_layout}** "
+            f"(kernel {ms(choice.kernel_cost_s)}) of {len(exp.candidates)} candidates")
+if exp.sentences:
+    st.info(exp.sentences[0])
+left, right = st.columns([3, 2])
+with left:
+    frame = candidate_frame(exp)
+    st.dataframe(frame.style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
+with right:
+    st.altair_chart(candidate_bars(exp), width="stretch")
+with st.expander("Every candidate in words"):
+    for sentence in exp.sentences:
+        st.markdown(f"- {sentence}")
+with st.expander("Transforms of the chosen candidate"):
+    chosen = exp.candidates[exp.chosen]
+    rows = [{"side": side, "from": t.src, "to": t.dst, "shape": str(list(t.shape)), "layouts": f"{t.src_layout} → {t.dst_layout}",
+             "ms": t.cost_s * 1e3, "source": t.source}
+            for side, ts in (("in", chosen.transforms_in), ("out", chosen.transforms_out)) for t in ts]
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    else:
+        st.write("None: every neighbour agrees with its layouts.")

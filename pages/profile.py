@@ -1,0 +1,58 @@
+"""Profile vs tuned: the debug executor's measured time per conv against the tuned kernel cost."""
+
+import streamlit as st
+
+from pages.common import EXEC_GRAPH_KINDS, PROFILE_KINDS, current_analysis, get_store, graph_and_selection
+from tvmviz.charts import ratio_chart
+from tvmviz.report import RATIO_FLAG, profile_comparison
+
+st.title("Profile vs tuned")
+store = get_store()
+analysis = current_analysis()
+graph, sel = graph_and_selection(analysis)
+if graph is None or sel is None:
+    st.stop()
+exec_graphs = analysis.of(*EXEC_GRAPH_KINDS)
+profiles = analysis.of(*PROFILE_KINDS)
+if not exec_graphs:
+    st.info("No built graph in the current analysis: upload the debug executor's _tvmdbg_graph_dump.json (or the "
+            "graph-executor JSON) and its profile (the printed table or the Chrome trace) on the Data page.")
+    st.stop()
+names = {u.upload_id: f"{u.upload_id}: {u.file_name.rsplit('/', 1)[-1]}" for u in store.uploads()}
+exec_upload = st.selectbox("Built graph", exec_graphs, format_func=names.get)
+cmp = profile_comparison(store.con, graph, sel, exec_upload, profiles)
+layers = cmp.layers
+if layers.empty:
+    st.warning("No conv of the built graph matches the model's convs by output shape: is it the same model?")
+    st.stop()
+measured = layers.dropna(subset=["ratio"])
+if measured.empty:
+    st.warning("The built graph matched, but no profile times were found: upload the debug profile table or trace.")
+else:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Convs tuned (sum)", f"{measured['tuned_ms'].sum():.3f} ms")
+    c2.metric("Convs profiled (sum)", f"{measured['profiled_ms'].sum():.3f} ms")
+    c3.metric(f"Layers over {RATIO_FLAG}×", int(measured["flagged"].sum()))
+    st.altair_chart(ratio_chart(measured, RATIO_FLAG), width="stretch")
+st.dataframe(layers.style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
+if cmp.unmatched:
+    st.caption("No built conv with the same output shape for: " + ", ".join(cmp.unmatched))
+
+st.subheader("Usual causes that apply")
+if cmp.causes:
+    for cause, why in cmp.causes:
+        st.markdown(f"- **{cause}**: {why}")
+else:
+    st.write("None: profiled times are within the expected range of the tuned ones.")
+
+st.subheader("Layout transforms: inserted vs predicted")
+inner = cmp.inserted[~cmp.inserted["at graph input"]] if len(cmp.inserted) else cmp.inserted
+c1, c2 = st.columns(2)
+with c1:
+    total = inner["profiled_ms"].sum() if len(inner) else 0.0
+    st.write(f"Inserted by the build: {len(cmp.inserted)} ({len(inner)} not at the graph input, "
+             f"{total:.3f} ms measured)")
+    st.dataframe(cmp.inserted.style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
+with c2:
+    st.write(f"Predicted by the selection: {len(cmp.predicted)} ({cmp.predicted['ms'].sum():.3f} ms)")
+    st.dataframe(cmp.predicted.style.format(precision=4), hide_index=True, width="stretch")

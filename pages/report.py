@@ -1,0 +1,57 @@
+"""Report: download the selection explained (Markdown + graph picture) and the schedule as an AutoTVM log."""
+
+import streamlit as st
+
+from pages.common import cached_selection, current_analysis, graph_and_selection
+from tvmviz.charts import graph_chart
+from tvmviz.errors import TvmvizError
+from tvmviz.report import graph_image, markdown_report, report_zip, schedule_log
+from tvmviz.select import diff_selections, explain_node
+from tvmviz.store import default_db_path
+
+st.title("Report")
+analysis = current_analysis()
+graph, sel = graph_and_selection(analysis)
+if graph is None or sel is None:
+    st.stop()
+scenario = st.session_state.get("wi_scenario")
+code = scenario.to_string() if scenario is not None and scenario.to_json() else ""
+use_whatif = bool(code) and st.checkbox("Report the What-if scenario (with its diff against the baseline)", value=True)
+diff = None
+if use_whatif:
+    try:
+        after = cached_selection(default_db_path(), analysis.model, analysis.ids, analysis.base, code)
+        diff, sel = diff_selections(sel, after), after
+    except TvmvizError as e:
+        st.error(str(e))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def build(_graph, _sel, _diff, key: str):
+    explanations = []
+    for n in _sel.nodes:
+        try:
+            explanations.append(explain_node(_sel, n.name))
+        except TvmvizError:
+            pass
+    chart = graph_chart(_graph, _sel, changed=_diff.x_changed if _diff else ())
+    md = markdown_report(_graph, _sel, explanations, _diff, key)
+    svg = graph_image(chart, "svg")
+    png = graph_image(chart, "png")
+    return md, svg, png, schedule_log(_sel)
+
+
+with st.spinner("Writing the report…"):
+    md, svg, png, log = build(graph, sel, diff, f"{analysis.model}:{analysis.ids}:{analysis.base}:{code}")
+name = (graph.source or "model").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+c1, c2, c3, c4 = st.columns(4)
+c1.download_button("Report (zip: md + svg + png + log)", report_zip(md, svg, png, log), f"{name}_tvmviz_report.zip",
+                   "application/zip", type="primary")
+c2.download_button("report.md", md, f"{name}_report.md", "text/markdown")
+c3.download_button("graph.png", png, f"{name}_graph.png", "image/png")
+c4.download_button("schedule.log (apply_graph_best)", log, f"{name}_schedule.log", "text/plain")
+st.caption("The schedule log holds one record per conv in node order: `autotvm.apply_graph_best` reads it "
+           "positionally, so it fits only this graph.")
+st.divider()
+st.markdown(md.replace("![graph: convs coloured by chosen x](graph.svg)", ""))
+st.image(png, caption="graph.png")

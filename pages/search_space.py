@@ -1,0 +1,86 @@
+"""Search space: per workload, what AutoTVM tried over (ic_bn × oc_bn), what failed, and oneDNN's pick."""
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import current_analysis, get_store, graph_and_selection
+from tvmviz.charts import cost_scatter, heatmap_chart, search_space_frame, workload_label
+from tvmviz.ingest.onednn import onednn_convs
+
+st.title("Search space")
+store = get_store()
+analysis = current_analysis()
+workloads = store.workloads(list(analysis.ids))
+workloads = workloads[workloads["task"] == "conv2d_NCHWc.x86"].reset_index(drop=True)
+if workloads.empty:
+    st.info("No conv2d_NCHWc.x86 tuning records in the current analysis: upload an AutoTVM log on the Data page.")
+    st.stop()
+
+graph, sel = graph_and_selection(analysis) if analysis.model is not None else (None, None)
+layers: dict[str, list[str]] = {}
+if graph is not None:
+    for n in graph.convs():
+        layers.setdefault(n.conv.workload_key(), []).append(n.name)
+picked_layer = st.session_state.get("picked_node")
+keys = list(workloads["workload"])
+default = next((i for i, k in enumerate(keys) if picked_layer in layers.get(k, [])), 0)
+
+
+def describe(i: int) -> str:
+    key = keys[i]
+    names = layers.get(key, [])
+    return workload_label(key) + (f"  ({', '.join(names[:3])}{' …' if len(names) > 3 else ''})" if names else "")
+
+
+i = st.selectbox("Workload", range(len(keys)), index=default, format_func=describe)
+w = workloads.iloc[i]
+key = keys[i]
+c, o, kh, kw, h = int(w["c"]), int(w["o"]), int(w["kh"]), int(w["kw"]), int(w["h"])
+flops = 2 * int(w["n"]) * o * c * kh * kw * ((h + 2 * int(w["pad"]) - kh) // int(w["stride"]) + 1) * (
+    (int(w["w"]) + 2 * int(w["pad"]) - kw) // int(w["stride"]) + 1)
+metric = st.radio("Colour", ["time", "GFLOPS"], horizontal=True)
+
+best = store.best_per_pair(key, list(analysis.ids))
+cells = search_space_frame(best, c, o, flops)
+chosen = None
+if sel is not None and layers.get(key):
+    choice = sel.node(layers[key][0])
+    chosen = (choice.ic_bn, choice.oc_bn)
+baseline = None
+onednn = [b for b in onednn_convs(store.con, list(analysis.of("onednn_verbose"))) if b.workload_key == key]
+if onednn:
+    baseline = (onednn[0].src_block, onednn[0].dst_block)
+
+left, right = st.columns([3, 2])
+with left:
+    st.altair_chart(heatmap_chart(cells, "time" if metric == "time" else "gflops", chosen, baseline), width="stretch")
+    st.caption("Numbers: trials per cell · '–': never tried · 'n✗': tried, every trial failed. "
+               "Black box: the graph tuner's choice; orange: oneDNN's blocks for the same problem.")
+with right:
+    tried = cells[cells["status"] != "never tried"]
+    st.metric("Cells tried", f"{len(tried)} of {len(cells)}")
+    st.metric("Trials", int(w["trials"]), delta=f"{int(w['failed'])} failed", delta_color="off")
+    records = store.records_of_workload(key, list(analysis.ids))
+    failed = records[records["error_no"] != 0]
+    if len(failed):
+        st.write("Failures by error")
+        st.dataframe(failed.groupby(["error_no", "error_name"]).size().reset_index(name="trials"), hide_index=True)
+    if onednn:
+        st.write("oneDNN for the same problem")
+        st.dataframe(pd.DataFrame([{
+            "src": b.src_tag, "dst": b.dst_tag, "x in → out": f"{b.src_block}→{b.dst_block}",
+            "implementation": b.implementation, "median ms": b.median_ms, "runs": b.count} for b in onednn]),
+            hide_index=True)
+        ok = cells[cells["status"] == "ok"]
+        if baseline is not None and len(ok):
+            same = ok[(ok["ic_bn"] == baseline[0]) & (ok["oc_bn"] == baseline[1])]
+            best_ms = ok["best_ms"].min()
+            if len(same):
+                st.write(f"AutoTVM's best at oneDNN's {baseline[0]}→{baseline[1]}: {same['best_ms'].iloc[0]:.4f} ms; "
+                         f"its best anywhere: {best_ms:.4f} ms.")
+            else:
+                st.warning(f"AutoTVM never measured oneDNN's blocks {baseline[0]}→{baseline[1]} for this workload.")
+
+st.subheader("cost vs all_cost")
+st.caption("cost = costs[0], the kernel time the graph tuner uses; all_cost adds compilation and measurement overhead.")
+st.altair_chart(cost_scatter(records), width="stretch")

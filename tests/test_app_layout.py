@@ -1,0 +1,39 @@
+"""The layered-DAG layout the Graph page draws (tvmviz/graph/layout.py)."""
+
+from pathlib import Path
+
+import onnx
+
+from tvmviz import synth
+from tvmviz.graph.layout import condense, layout_graph
+from tvmviz.graph.load import load_graph
+from tvmviz.graph.onnx_import import onnx_model_to_graph
+
+ONNX = Path(__file__).resolve().parents[1] / "sample_logs" / "resnet18" / "resnet18.onnx"
+
+
+def test_every_edge_points_to_a_later_layer_and_nodes_do_not_overlap():
+    graph = onnx_model_to_graph(synth.random_dag(200, seed=1).proto, source="dag")
+    layout = layout_graph(graph)
+    assert len(layout.nodes) == len(graph.nodes) > 500
+    for e in layout.edges:
+        assert layout.nodes[e.src].layer < layout.nodes[e.dst].layer
+    spots = {(p.x, p.y) for p in layout.nodes.values()}
+    assert len(spots) == len(layout.nodes)
+    assert all(0 <= p.x <= layout.width and 0 <= p.y <= layout.height for p in layout.nodes.values())
+
+
+def test_condensed_resnet18_keeps_convs_and_residual_adds():
+    model = onnx.load(str(ONNX), load_external_data=False)
+    n_conv = sum(n.op_type == "Conv" for n in model.graph.node)
+    n_add = sum(n.op_type == "Add" for n in model.graph.node)
+    graph = load_graph(ONNX)
+    keep, edges = condense(graph)
+    ops = [graph.nodes[i].op for i in keep]
+    assert ops.count("conv2d") == n_conv
+    into = {}
+    for s, d in edges:
+        into.setdefault(d, []).append(s)
+    # the residual adds read two kept producers (the Gemm's bias add is kept only as the graph output)
+    assert sum(len(into.get(i, [])) == 2 for i in keep if graph.nodes[i].op == "add") == n_add
+    assert all(len(into[i]) == 1 for i in keep if graph.nodes[i].op == "conv2d")
