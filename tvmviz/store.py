@@ -253,6 +253,7 @@ class Store:
             "SELECT upload_id, line_no, ic_bn, oc_bn, config_index, CAST(entity AS VARCHAR) AS entity, cost0, "
             "cost_mean, cost_min, all_cost, error_no, error_name, timestamp FROM autotvm_record WHERE workload = ?",
             upload_ids,
+            include_selections=False,  # graph-tuner copies are not trials
             params=[workload],
         )
         return self.con.execute(sql + " ORDER BY upload_id, line_no", params).df()
@@ -264,6 +265,7 @@ class Store:
             "min(all_cost) FILTER (error_no = 0) AS best_all_cost_s, count(*) AS trials, "
             "count(*) FILTER (error_no <> 0) AS failed FROM autotvm_record WHERE workload = ?",
             upload_ids,
+            include_selections=False,  # graph-tuner copies are not trials
             params=[workload],
         )
         return self.con.execute(sql + " GROUP BY ic_bn, oc_bn ORDER BY ic_bn, oc_bn", params).df()
@@ -277,6 +279,7 @@ class Store:
             "count(*) FILTER (error_no <> 0) AS failed, min(cost0) FILTER (error_no = 0) AS best_cost_s "
             "FROM autotvm_record WHERE ic_bn IS NOT NULL",
             upload_ids,
+            include_selections=False,  # graph-tuner copies are not trials
         )
         return self.con.execute(sql + " GROUP BY workload ORDER BY min(upload_id), min(line_no)", params).df()
 
