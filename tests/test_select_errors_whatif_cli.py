@@ -65,6 +65,16 @@ def test_graph_without_conv():
         select(g.graph(), [], [], SelectOptions())
 
 
+def test_a_built_graph_is_refused_with_the_fused_conv_named(r18):
+    """A graph-executor JSON has residual adds fused into convs: not the graph the tuner saw."""
+    from tvmviz.graph.load import load_graph
+
+    _, tuning, transforms, _ = r18
+    built = load_graph(f"{R18}/graph.json")
+    with pytest.raises(TvmvizError, match=r"conv2d_NCHWc_add_add_nn_relu has 2 data inputs"):
+        select(built, tuning, transforms, SelectOptions())
+
+
 def test_explain_numbers_are_consistent(r18):
     graph, tuning, transforms, sel = r18
     exp = explain_node(sel, "layer2.0.conv1_14")

@@ -225,6 +225,13 @@ def _is_boundary(node) -> bool:
 def tuner_graph(graph: LayoutGraph):
     """TVM's get_in_nodes / get_out_nodes: key nodes, their in-lists, consumers and boundaries."""
     nodes = graph.nodes
+    for n in nodes:
+        if n.op == "conv2d" and len(n.inputs) != 1:
+            raise TvmvizError(
+                f"{graph.source or 'graph'}: conv {n.name} has {len(n.inputs)} data inputs (an add fused into it by "
+                "a build?); the graph tuner works on the model before the build: give the ONNX model or a "
+                "layout-graph JSON instead"
+            )
     boundary = {n.index for n in nodes if _is_boundary(n)}
     is_target = [n.op == "conv2d" for n in nodes]
     is_multi = [len(n.inputs) >= 2 for n in nodes]  # data inputs are calls or graph inputs
