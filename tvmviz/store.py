@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -174,7 +175,7 @@ class Store:
                     json.dumps(result.meta),
                 ],
             )
-            self._keep_raw(sha, source.data)
+            self._keep_raw(sha, source)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -184,13 +185,13 @@ class Store:
             rejected_lines=[{"line": r.line, "reason": r.reason} for r in result.rejected],
         )
 
-    def _keep_raw(self, sha: str, data: bytes) -> None:
+    def _keep_raw(self, sha: str, source) -> None:
         if self.files_dir is None:
             return
         self.files_dir.mkdir(exist_ok=True)
         target = self.files_dir / sha
         if not target.exists():
-            target.write_bytes(data)
+            shutil.copyfile(source.path, target)  # the kernel copies; no second pass through Python
 
     # ---- uploads ------------------------------------------------------------------------------
 

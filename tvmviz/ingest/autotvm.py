@@ -81,13 +81,15 @@ FROM (SELECT upload_id, line_no, unnest(CAST(entity AS JSON[])) AS e FROM autotv
 # Objects larger than this are rejected (a log line is ~500 bytes; this leaves room for odd tasks).
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
-# read_json keeps file order in the table (rowid), and reads in parallel.
+# read_json keeps file order in the table (rowid), and reads in parallel. The v0.2 columns are typed
+# as far as their JSON allows, so the reader's one parse splits them (input and result are mixed
+# lists: their items stay JSON); v0.1's i/r stay JSON, they are rare.
 _READ = """
 CREATE OR REPLACE TEMP TABLE _autotvm_raw AS
 SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
     maximum_object_size = {max_bytes},
-    columns = {{'input': 'JSON', 'config': 'JSON', 'result': 'JSON', 'version': 'DOUBLE',
-               'tvm_version': 'VARCHAR', 'i': 'JSON', 'r': 'JSON', 'v': 'DOUBLE'}})
+    columns = {{'input': 'JSON[]', 'config': 'STRUCT("index" BIGINT, entity JSON[][])', 'result': 'JSON[]',
+               'version': 'DOUBLE', 'tvm_version': 'VARCHAR', 'i': 'JSON', 'r': 'JSON', 'v': 'DOUBLE'}})
 """
 
 # One row per non-blank line, in file order, every typed column extracted in one pass (a view: the
@@ -99,22 +101,20 @@ WITH base AS (
     SELECT line_no,
            CASE WHEN input IS NOT NULL THEN coalesce(version, 0.2) WHEN i IS NOT NULL THEN coalesce(v, 0.1) END AS version,
            tvm_version,
-           json_extract(coalesce(input, i), ['$[0]', '$[1]', '$[2]']) AS inp,
-           CASE WHEN input IS NOT NULL THEN json_extract(config, ['$.entity', '$.index'])
-                ELSE json_extract(i, ['$[5].e', '$[5].i']) END AS cfg,
-           json_extract(coalesce(result, r), ['$[0]', '$[1]', '$[2]', '$[3]']) AS res
+           CASE WHEN input IS NOT NULL THEN input ELSE TRY_CAST(i AS JSON[]) END AS inp,
+           CASE WHEN input IS NOT NULL THEN config.entity ELSE TRY_CAST(i->'$[5].e' AS JSON[][]) END AS entity_list,
+           CASE WHEN input IS NOT NULL THEN config.index ELSE TRY_CAST(i->>'$[5].i' AS BIGINT) END AS config_index,
+           CASE WHEN input IS NOT NULL THEN result ELSE TRY_CAST(r AS JSON[]) END AS res
     FROM _autotvm_rows
 ), typed AS (
-    SELECT line_no, version, tvm_version,
+    SELECT line_no, version, tvm_version, config_index, entity_list,
            json_extract_string(inp[1], '$') AS target,
            json_extract_string(inp[2], '$') AS task_logged,
            inp[3] AS args_logged,
-           cfg[1] AS entity,
-           TRY_CAST(json_extract_string(cfg[2], '$') AS BIGINT) AS config_index,
            TRY_CAST(res[1] AS DOUBLE[]) AS costs,
-           TRY_CAST(json_extract_string(res[2], '$') AS INTEGER) AS error_no,
-           TRY_CAST(json_extract_string(res[3], '$') AS DOUBLE) AS all_cost,
-           TRY_CAST(json_extract_string(res[4], '$') AS DOUBLE) AS timestamp
+           TRY_CAST(res[2] AS INTEGER) AS error_no,
+           TRY_CAST(res[3] AS DOUBLE) AS all_cost,
+           TRY_CAST(res[4] AS DOUBLE) AS timestamp
     FROM base
 ), norm AS (
     SELECT *,
@@ -131,14 +131,13 @@ WITH base AS (
         task LIKE 'conv2d%' OR task LIKE 'depthwise_conv2d%' OR task LIKE 'group_conv2d%' AS is_conv,
         -- data shape, kernel shape, strides, padding, dilation, dtype, out_dtype (conv) / shape, src, dst (transform)
         json_extract(args, ['$[0][1]', '$[1][1]', '$[2]', '$[3]', '$[4]', '$[0][2]', '$[7]', '$[1]', '$[2]']) AS a,
-        json_extract_string(entity, '$[*][0]') AS knob_names,
-        json_extract(entity, '$[*][2]') AS knob_values
+        CAST(args AS VARCHAR) AS args_text,
+        list_transform(entity_list, lambda e: e[1]) AS knob_names  -- JSON strings, quotes included
     FROM norm
 )
 SELECT line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
-       task, task_logged, args, entity, config_index, costs, error_no, all_cost, timestamp,
-       '[' || to_json(task) || CASE WHEN json_array_length(args) = 0 THEN ']'
-                                    ELSE ',' || substr(CAST(args AS VARCHAR), 2) END AS workload,
+       task, task_logged, args, to_json(entity_list) AS entity, config_index, costs, error_no, all_cost, timestamp,
+       '[' || to_json(task) || CASE WHEN args_text = '[]' THEN ']' ELSE ',' || substr(args_text, 2) END AS workload,
        CASE WHEN is_conv THEN TRY_CAST(a[1] AS INTEGER[]) END AS d,
        CASE WHEN is_conv THEN TRY_CAST(a[2] AS INTEGER[]) END AS k,
        CASE WHEN is_conv THEN TRY_CAST(a[3] AS INTEGER[]) END AS st,
@@ -150,11 +149,11 @@ SELECT line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[6], '$') END AS lt_dtype,
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[8], '$') END AS lt_src,
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[9], '$') END AS lt_dst,
-       TRY_CAST(json_extract_string(knob_values[list_position(knob_names, 'tile_ic')], '$[#-1]') AS INTEGER) AS ic_bn,
-       TRY_CAST(json_extract_string(knob_values[list_position(knob_names, 'tile_oc')], '$[#-1]') AS INTEGER) AS oc_bn,
+       TRY_CAST(json_extract_string(entity_list[list_position(knob_names, '"tile_ic"')][3], '$[#-1]') AS INTEGER) AS ic_bn,
+       TRY_CAST(json_extract_string(entity_list[list_position(knob_names, '"tile_oc"')][3], '$[#-1]') AS INTEGER) AS oc_bn,
        -- why a row is unusable (NULL when it is fine); _diagnose says the same in words, with detail
        CASE WHEN version IS NULL THEN 'not an AutoTVM record (no "input" or "i" key, or not valid JSON)'
-            WHEN task IS NULL OR json_type(args) IS DISTINCT FROM 'ARRAY' THEN 'input has no task name and args'
+            WHEN task IS NULL OR NOT starts_with(args_text, '[') THEN 'input has no task name and args'
             WHEN costs IS NULL OR len(costs) = 0 THEN 'result has no list of costs'
             WHEN error_no IS NULL THEN 'result has no error_no'
             WHEN list_bool_or(list_transform(costs, lambda x: isnan(x) OR isinf(x))) THEN 'a cost is NaN or infinite'
