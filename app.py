@@ -2,18 +2,19 @@
 
 import streamlit as st
 
-from pages.common import get_store
+from pages.common import ensure_sample_logs, get_store
 from tvmviz.errors import TvmvizError
 
 st.set_page_config(page_title="tvmviz", layout="wide")
 try:
-    get_store()  # opens the database and loads sample_logs/ on first start
+    get_store()  # opens the database (sample_logs/ is stored on the first start, see ensure_sample_logs)
 except TvmvizError as e:
     st.error(str(e))
     st.stop()
 
+data_page = st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True)
 pages = [
-    st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True),
+    data_page,
     st.Page("pages/search_space.py", title="Search space", icon=":material/grid_on:"),
     st.Page("pages/graph.py", title="Graph", icon=":material/account_tree:"),
     st.Page("pages/layer.py", title="Layer", icon=":material/layers:"),
@@ -22,4 +23,7 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+if page.url_path != data_page.url_path:
+    ensure_sample_logs()  # the Data page calls it after drawing its upload form
+page.run()

@@ -3,6 +3,12 @@ current analysis (which uploads, which model), and cached graphs, records and se
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import os
+import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,13 +31,48 @@ PROFILE_KINDS = ("debug_profile_table", "chrome_trace", "profiler_report")
 
 @st.cache_resource
 def _process_store() -> Store:
-    store = Store.open(default_db_path())
-    if not store.uploads():
+    return Store.open(default_db_path())
+
+
+class _SampleLogs:
+    """Whether sample_logs/ is stored; the lock makes a second session wait for the first one's ingest."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.done = False
+
+
+@st.cache_resource
+def _sample_logs() -> _SampleLogs:
+    return _SampleLogs()
+
+
+def ensure_sample_logs() -> None:
+    """On the first start (an empty database) store sample_logs/ with visible progress. Called by every
+    page after its first elements, so the Data page paints before the ingest (the ONNX import through
+    TVM Relax is most of it) finishes."""
+    state = _sample_logs()
+    if state.done:
+        return
+    with state.lock:
+        store = _process_store()
+        if state.done or store.uploads():
+            state.done = True
+            return
         folders = sorted((p for p in SAMPLE_LOGS.iterdir() if p.is_dir()), key=lambda p: (p.name != "resnet18", p.name))
-        for folder in folders:
-            store.ingest_paths([folder], label=SAMPLE_LABELS.get(folder.name, f"sample: {folder.name}"),
-                               uploader=SAMPLE_UPLOADER)
-    return store
+        with st.status("First start: storing the sample logs (sample_logs/)…", expanded=True) as status:
+            bar = st.progress(0.0)
+            for k, folder in enumerate(folders):
+                def progress(done, total, name, k=k, folder=folder):
+                    bar.progress((k + (done / total if total else 1)) / len(folders),
+                                 text=f"{folder.name}/{Path(name).name}" if name else folder.name)
+                reports = store.ingest_paths([folder], label=SAMPLE_LABELS.get(folder.name, f"sample: {folder.name}"),
+                                             uploader=SAMPLE_UPLOADER, progress=progress)
+                for r in reports:
+                    if r.error:
+                        st.error(r.error)
+            status.update(label=f"Stored the sample logs of {len(folders)} runs", state="complete", expanded=False)
+        state.done = True
 
 
 def in_default_analysis(upload) -> bool:
@@ -140,6 +181,97 @@ def pick_conv(graph, key: str = "node") -> str | None:
     name = st.selectbox("Conv layer", names, key=key, on_change=_follow_picker, args=(key,))
     st.session_state.picked_node = name
     return name
+
+
+# ---- where transform costs come from, profiled times, measuring here --------------------------------
+
+
+@functools.cache
+def installed_tvm_version() -> str | None:
+    try:
+        return importlib.metadata.version("apache-tvm")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@st.cache_resource(show_spinner=False)
+def host_target() -> str | None:
+    """This machine's target string as `tvmviz measure` writes it (imports TVM: called only when an upload
+    was made with this TVM version, i.e. could have been measured here)."""
+    try:
+        from tvmviz.measure import resolve_target, target_string
+
+        return target_string(resolve_target())
+    except TvmvizError:
+        return None
+
+
+def measured_here_ids(analysis: Analysis) -> tuple:
+    from tvmviz.report import is_measured_here  # tvmviz.report imports Altair: not on the first page
+
+    uploads = [u for u in get_store().uploads() if u.upload_id in analysis.ids]
+    tvm = installed_tvm_version()
+    maybe = [u for u in uploads if not is_measured_here(u) and tvm and u.tvm_version == tvm]
+    target = host_target() if maybe else None
+    return tuple(u.upload_id for u in uploads if is_measured_here(u, target, tvm))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _cached_origins(db: str, ids: tuple, here: tuple) -> dict:
+    from tvmviz.report import transform_origins
+
+    return transform_origins(_process_store().cursor().con, ids, here)
+
+
+def transform_origins_of(analysis: Analysis) -> dict:
+    """(shape, src, dst) -> 'logged' | 'measured here' for the analysis' transform records."""
+    return _cached_origins(default_db_path(), analysis.ids, measured_here_ids(analysis))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_profile_overrides(db: str, model_id: int, ids: tuple, base: SelectOptions, exec_upload: int,
+                             profiles: tuple) -> dict:
+    """layer -> {(ic_bn, oc_bn) as built: profiled seconds} from the debug executor's profile."""
+    from tvmviz.report import profile_comparison
+
+    graph = cached_graph(db, model_id)
+    sel = cached_selection(db, model_id, ids, base, "")
+    return profile_comparison(_process_store().cursor().con, graph, sel, exec_upload, profiles).overrides
+
+
+def measure_here(keys: list, analysis: Analysis) -> int | None:
+    """Measure layout transforms with TVM under a visible status, store the log as an upload ('measured
+    here', by 'tvmviz measure') and add it to the current analysis; returns the upload id."""
+    from tvmviz.measure import measure_transforms, write_log
+    from tvmviz.report import MEASURE_UPLOADER, MEASURED_HERE_LABEL
+
+    with st.status(f"Measuring {len(keys)} layout transforms with TVM on this machine…", expanded=True) as status:
+        bar = st.progress(0.0, text="Starting TVM…")
+
+        def progress(done, total, what):
+            bar.progress(done / total if total else 1.0, text=f"{done}/{total} {what}")
+
+        try:
+            results = measure_transforms(keys, progress=progress)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "measured_here.log")
+                write_log(path, results)
+                data = Path(path).read_bytes()
+        except TvmvizError as e:
+            status.update(label="Measuring failed", state="error")
+            st.error(str(e))
+            return None
+        name = f"measured_here_{time.strftime('%Y%m%d-%H%M%S')}.log"
+        report = get_store().ingest_bytes(name, data, label=MEASURED_HERE_LABEL, uploader=MEASURE_UPLOADER)[0]
+        if report.error:
+            status.update(label="Storing the measurements failed", state="error")
+            st.error(report.error)
+            return None
+        failed = sum(1 for m in results if m.error_no)
+        st.session_state.analysis_ids = set(analysis.ids) | {report.upload_id}
+        status.update(label=f"Measured {len(results)} transforms ({failed} failed): upload {report.upload_id}",
+                      state="complete", expanded=False)
+    return report.upload_id
 
 
 def ms(seconds: float | None) -> str:

@@ -3,11 +3,15 @@
 import pandas as pd
 import streamlit as st
 
-from pages.common import MODEL_KINDS, current_analysis, get_store
+from pages.common import MODEL_KINDS, current_analysis, ensure_sample_logs, get_store
 
 
 def _keep_pick() -> None:
     st.session_state.analysis_ids = set(st.session_state.analysis_pick)
+
+
+def _keep_setting(key: str) -> None:
+    st.session_state[key] = st.session_state[f"{key}_box"]
 
 
 store = get_store()
@@ -47,6 +51,7 @@ if submitted and files:
             st.dataframe(pd.DataFrame({"error": list(r.failed_trials), "failed trials": list(r.failed_trials.values())}),
                          hide_index=True)
 
+ensure_sample_logs()
 st.subheader("Stored uploads")
 uploads = store.uploads()
 if not uploads:
@@ -80,10 +85,13 @@ else:
     else:
         st.warning("No model graph selected: upload an ONNX model to see the graph, layers and what-if.")
     with st.expander("Analysis settings"):
-        st.checkbox("Estimate layout transforms from the benchmarks given (TVM's infer_layout=True)",
-                    key="opt_estimate")
-        st.checkbox("Price transforms without a benchmark at 0 (not TVM: lets a run without layout_transform "
-                    "benchmarks be explored)", key="opt_missing")
+        # widget state is dropped on other pages: the settings live under keys no widget owns
+        for key, text in (("opt_estimate", "Estimate layout transforms from the benchmarks given (TVM's "
+                                           "infer_layout=True)"),
+                          ("opt_missing", "Price transforms without a benchmark at 0 (not TVM: lets a run without "
+                                          "layout_transform benchmarks be explored)")):
+            st.session_state[f"{key}_box"] = bool(st.session_state.get(key, False))
+            st.checkbox(text, key=f"{key}_box", on_change=_keep_setting, args=(key,))
     with st.expander("Delete an upload"):
         victim = st.selectbox("Upload", [u.upload_id for u in uploads],
                               format_func=lambda i: next(f"{u.upload_id}: {u.file_name}" for u in uploads if u.upload_id == i))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import current_analysis, graph_and_selection, ms
+from pages.common import current_analysis, graph_and_selection, ms, transform_origins_of
 from tvmviz.charts import NODE_PICK, graph_chart
 from tvmviz.errors import TvmvizError
 from tvmviz.select import explain_node
@@ -15,7 +15,7 @@ if graph is None:
 
 
 @st.fragment
-def graph_panel(graph, sel):
+def graph_panel(graph, sel, origins):
     big = len(graph.nodes) > 150
     view = st.radio("Show", ["all ops", "convs and merges only"], index=1 if big else 0, horizontal=True,
                     help="Single-input ops between convs (bias, relu, pooling) cost nothing in the graph tuner's model.")
@@ -29,9 +29,10 @@ def graph_panel(graph, sel):
         for w in sel.warnings:
             st.warning(w)
     picked = st.session_state.get("picked_node")
-    chart = graph_chart(graph, sel, picked=picked, condensed=view != "all ops")
+    chart = graph_chart(graph, sel, picked=picked, condensed=view != "all ops", origins=origins)
     st.caption(f"{len(graph.nodes)} nodes, {len(graph.convs())} conv2d · click a conv to explain it · red edges: "
-               "layout transforms the tuner pays for · grey squares: other ops")
+               "layout transforms the tuner pays for (hover: cost and its source) · dashed stubs: an edge into the "
+               "next column, labelled with its other end · grey squares: other ops")
     event = st.altair_chart(chart, on_select="rerun", selection_mode=NODE_PICK, key="graph_chart", width="content")
     hits = (event.selection or {}).get(NODE_PICK) or [] if event else []
     if hits and hits[0].get("name") and hits[0]["name"] != picked:
@@ -51,4 +52,4 @@ def graph_panel(graph, sel):
         st.page_link("pages/layer.py", label="Every candidate of this layer", icon=":material/layers:")
 
 
-graph_panel(graph, sel)
+graph_panel(graph, sel, transform_origins_of(analysis))

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from pages.common import current_analysis, graph_and_selection, ms, pick_conv
+from pages.common import current_analysis, graph_and_selection, ms, pick_conv, transform_origins_of
 from tvmviz.charts import candidate_bars, candidate_frame, conv_summary
 from tvmviz.errors import TvmvizError
+from tvmviz.report import source_label
 from tvmviz.select import explain_node
 
 st.title("Layer")
@@ -35,12 +36,15 @@ with right:
 with st.expander("Every candidate in words"):
     for sentence in exp.sentences:
         st.markdown(f"- {sentence}")
-with st.expander("Transforms of the chosen candidate"):
+with st.expander("Transforms of the chosen candidate", expanded=True):
     chosen = exp.candidates[exp.chosen]
+    origins = transform_origins_of(analysis)
     rows = [{"side": side, "from": t.src, "to": t.dst, "shape": str(list(t.shape)), "layouts": f"{t.src_layout} → {t.dst_layout}",
-             "ms": t.cost_s * 1e3, "source": t.source}
+             "ms": t.cost_s * 1e3, "source": source_label(t, origins) or "same layout"}
             for side, ts in (("in", chosen.transforms_in), ("out", chosen.transforms_out)) for t in ts]
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
+        st.caption("Source: logged (an uploaded benchmark), measured here (by tvmviz on this machine), estimated "
+                   "(TVM's infer_layout average) or missing (priced at 0); What-if measures the last two.")
     else:
         st.write("None: every neighbour agrees with its layouts.")

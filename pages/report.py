@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import cached_selection, current_analysis, graph_and_selection
+from pages.common import cached_selection, current_analysis, graph_and_selection, transform_origins_of
 from tvmviz.charts import graph_chart
 from tvmviz.errors import TvmvizError
 from tvmviz.report import graph_image, markdown_report, report_zip, schedule_log
@@ -27,22 +27,24 @@ if use_whatif:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def build(_graph, _sel, _diff, key: str):
+def build(_graph, _sel, _diff, _origins, key: str):
     explanations = []
     for n in _sel.nodes:
         try:
             explanations.append(explain_node(_sel, n.name))
         except TvmvizError:
             pass
-    chart = graph_chart(_graph, _sel, changed=_diff.x_changed if _diff else ())
-    md = markdown_report(_graph, _sel, explanations, _diff, key)
+    chart = graph_chart(_graph, _sel, changed=_diff.x_changed if _diff else (), origins=_origins)
+    md = markdown_report(_graph, _sel, explanations, _diff, key.rsplit(":", 1)[-1], origins=_origins)
     svg = graph_image(chart, "svg")
     png = graph_image(chart, "png")
     return md, svg, png, schedule_log(_sel)
 
 
 with st.spinner("Writing the report…"):
-    md, svg, png, log = build(graph, sel, diff, f"{analysis.model}:{analysis.ids}:{analysis.base}:{code}")
+    origins = transform_origins_of(analysis)
+    # origins follow from the upload ids (which uploads were measured here never changes)
+    md, svg, png, log = build(graph, sel, diff, origins, f"{analysis.model}:{analysis.ids}:{analysis.base}:{code}")
 name = (graph.source or "model").rsplit("/", 1)[-1].rsplit(".", 1)[0]
 c1, c2, c3, c4 = st.columns(4)
 c1.download_button("Report (zip: md + svg + png + log)", report_zip(md, svg, png, log), f"{name}_tvmviz_report.zip",

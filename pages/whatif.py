@@ -1,16 +1,24 @@
-"""What-if: pin layers, exclude x, scale costs, switch solver; see what changes. The scenario is in the URL."""
+"""What-if: pin layers, exclude x, scale costs (all layers or one), use profiled times, switch solver; see
+what changes; measure missing transforms here. The scenario is in the URL."""
+
+from collections import Counter
 
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_selection, current_analysis, graph_and_selection, ms
+from pages.common import (
+    EXEC_GRAPH_KINDS, PROFILE_KINDS, cached_profile_overrides, cached_selection, current_analysis,
+    graph_and_selection, measure_here, ms, transform_origins_of,
+)
 from tvmviz.charts import graph_chart
 from tvmviz.errors import TvmvizError
+from tvmviz.report import ESTIMATED, MISSING, transform_table
 from tvmviz.select import Scenario, diff_selections
 from tvmviz.select.explain import label
 from tvmviz.store import default_db_path
 
 FREE = "free (solver decides)"
+UNMEASURED = (MISSING, ESTIMATED)
 
 st.title("What-if")
 analysis = current_analysis()
@@ -21,6 +29,16 @@ problem = base_sel.problem
 conv_names = [problem.name(c) for c in problem.convs]
 cands = {problem.name(c): [(x.ic_bn, x.oc_bn) for x in problem.candidates[c]] for c in problem.convs}
 all_x = sorted({v for pairs in cands.values() for pair in pairs for v in pair})
+db = default_db_path()
+
+
+def split_kernel_scale(scales: dict) -> tuple[float, dict]:
+    """A scenario's kernel_scale as (global factor, per-layer factors on top of it)."""
+    if len(scales) == len(conv_names) and scales:
+        common = Counter(scales.values()).most_common(1)[0][0]
+        return common, {n: v / common for n, v in scales.items() if v != common}
+    return 1.0, dict(scales)
+
 
 # The URL's scenario seeds the widgets once per session; afterwards the widgets write the URL. Widget
 # state is dropped when the user visits another page, so it is re-seeded from the last scenario.
@@ -33,22 +51,35 @@ if "wi_scenario" not in st.session_state:
         st.session_state.wi_scenario = Scenario()
     seed = st.session_state.wi_scenario
     st.session_state.wi_pins = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in seed.pins.items()}
+    st.session_state.wi_lscales = split_kernel_scale(seed.kernel_scale)[1]
+    st.session_state.wi_link_overrides = dict(seed.kernel_override)
 seed = st.session_state.wi_scenario
-scales = set(seed.kernel_scale.values())
 for key, value in {
     "wi_exclude": sorted(x for x in seed.exclude_x if x in all_x),
     "wi_tscale": float(seed.transform_scale),
-    "wi_kscale": float(scales.pop()) if len(scales) == 1 else 1.0,
+    "wi_kscale": float(split_kernel_scale(seed.kernel_scale)[0]),
+    "wi_profiled": bool(seed.kernel_override),
     "wi_solver": seed.solver or base_sel.solver,
     "wi_max": int(seed.max_sch_num or analysis.base.max_sch_num),
 }.items():
     if key not in st.session_state:
         st.session_state[key] = value
 
+# profiled times: the debug executor's time of each conv, for the layout it was built with
+exec_graphs, profiles = analysis.of(*EXEC_GRAPH_KINDS), analysis.of(*PROFILE_KINDS)
+profiled: dict = {}
+if exec_graphs and profiles:
+    try:
+        profiled = cached_profile_overrides(db, analysis.model, analysis.ids, analysis.base, exec_graphs[0], profiles)
+    except TvmvizError as e:
+        st.warning(f"Profiled times unavailable: {e}")
+link_overrides = {n: v for n, v in st.session_state.wi_link_overrides.items() if n in cands}
+
 pins: dict = st.session_state.wi_pins
+lscales: dict = st.session_state.wi_lscales
 with st.sidebar:
     st.header("Scenario")
-    layer = st.selectbox("Layer to pin", conv_names, key="wi_layer")
+    layer = st.selectbox("Layer", conv_names, key="wi_layer")
     options = [FREE] + [label(*p) for p in cands[layer]]
     current = pins.get(layer)
     cur_label = label(*current) if isinstance(current, tuple) else FREE
@@ -58,24 +89,42 @@ with st.sidebar:
         pins.pop(layer, None)
     else:
         pins[layer] = cands[layer][options.index(choice) - 1]
+    factor = st.slider(f"Scale {layer}'s kernel costs", 0.25, 4.0, value=float(lscales.get(layer, 1.0)), step=0.25,
+                       key=f"wi_lscale_{layer}", help="On top of the factor for every layer below.")
+    if factor == 1.0:
+        lscales.pop(layer, None)
+    else:
+        lscales[layer] = factor
     if pins:
         st.caption("Pinned: " + ", ".join(f"{k} → {label(*v) if isinstance(v, tuple) else f'{v}c'}" for k, v in pins.items()))
-        if st.button("Clear pins"):
-            pins.clear()
-            for key in [k for k in st.session_state if str(k).startswith("wi_pin_")]:
-                del st.session_state[key]
-            st.rerun()
+    if lscales:
+        st.caption("Kernel costs scaled: " + ", ".join(f"{k} ×{v:g}" for k, v in lscales.items()))
+    if (pins or lscales) and st.button("Clear pins and layer scales"):
+        pins.clear()
+        lscales.clear()
+        for key in [k for k in st.session_state if str(k).startswith(("wi_pin_", "wi_lscale_"))]:
+            del st.session_state[key]
+        st.rerun()
+    st.divider()
     st.multiselect("Exclude x (no candidate reads or writes NCHW{x}c)", all_x, key="wi_exclude")
     st.slider("Scale transform costs", 0.0, 4.0, step=0.25, key="wi_tscale")
     st.slider("Scale every kernel cost", 0.25, 4.0, step=0.25, key="wi_kscale")
+    st.checkbox("Use profiled times", key="wi_profiled", disabled=not (profiled or link_overrides),
+                help="Price each conv's built layout with the time the debug executor measured for it (the other "
+                     "candidates keep their tuned cost). Needs the built graph and its profile in the analysis.")
     st.radio("Solver", ["dp", "pbqp", "exact"], key="wi_solver", horizontal=True)
     st.number_input("max_sch_num (candidates kept per layer)", 1, 200, key="wi_max")
 
+# a link's own profiled times reproduce it; without a profile in the analysis they are all there is
+overrides = (link_overrides or profiled) if st.session_state.wi_profiled else {}
+kscale = st.session_state.wi_kscale
+kernel_scale = {n: kscale * lscales.get(n, 1.0) for n in conv_names}
 scenario = Scenario(
     pins=dict(pins),
     exclude_x=frozenset(st.session_state.wi_exclude),
     transform_scale=st.session_state.wi_tscale,
-    kernel_scale={n: st.session_state.wi_kscale for n in conv_names} if st.session_state.wi_kscale != 1.0 else {},
+    kernel_scale={n: v for n, v in kernel_scale.items() if v != 1.0 or kscale != 1.0},
+    kernel_override=overrides,
     max_sch_num=st.session_state.wi_max if st.session_state.wi_max != analysis.base.max_sch_num else None,
     solver=st.session_state.wi_solver if st.session_state.wi_solver != analysis.base.solver else None,
 )
@@ -87,7 +136,7 @@ elif "s" in st.query_params:
     del st.query_params["s"]
 
 try:
-    after = cached_selection(default_db_path(), analysis.model, analysis.ids, analysis.base, code)
+    after = cached_selection(db, analysis.model, analysis.ids, analysis.base, code)
 except TvmvizError as e:
     st.error(f"This scenario has no solution: {e}")
     st.stop()
@@ -101,6 +150,9 @@ c2.metric("Total after", ms(diff.total_after_s),
 c3.metric("Layers that changed x", len(diff.changed))
 for w in after.warnings:
     st.warning(w)
+if overrides:
+    st.caption(f"Profiled times price the built layout of {len(overrides)} layers"
+               + (" (from the link)" if link_overrides and overrides is link_overrides else "") + ".")
 if code:
     st.caption("This page's link reproduces the scenario.")
 
@@ -113,11 +165,34 @@ if diff.changed:
 else:
     st.success("Same layouts as the baseline.")
 
+# ---- transform costs by source; measure the unmeasured ones here ---------------------------------------
+origins = transform_origins_of(analysis)
+transforms = transform_table(after, origins)
+if "wi_measured" in st.session_state:
+    st.success(st.session_state.pop("wi_measured"))
+unmeasured = [e for e in after.edges if not e.identity and e.source in UNMEASURED]
+if unmeasured:
+    from tvmviz.measure import TransformKey  # no TVM import: the key is a plain dataclass
+
+    keys = list(dict.fromkeys(TransformKey(tuple(e.shape), e.src_layout, e.dst_layout) for e in unmeasured))
+    counts = Counter(e.source for e in unmeasured)
+    st.warning(f"{len(unmeasured)} transforms of this scenario ({len(keys)} distinct) have no benchmark: "
+               + ", ".join(f"{n} {s}" + (" (priced at 0)" if s == MISSING else "") for s, n in counts.items()) + ".")
+    if st.button(f"Measure the {len(keys)} missing transforms on this machine", key="wi_measure", type="primary"):
+        upload = measure_here(keys, analysis)
+        if upload is not None:
+            st.session_state.wi_measured = (f"Measured {len(keys)} transforms here (upload {upload}, label "
+                                            "'measured here'); they are now part of the analysis.")
+            st.rerun()
+with st.expander(f"Layout transforms of this scenario ({len(transforms)})", expanded=bool(unmeasured)):
+    st.dataframe(transforms.style.format(precision=4), hide_index=True, width="stretch", key="wi_transforms")
+
 
 @st.fragment
-def changed_graph(graph, after, changed):
-    st.altair_chart(graph_chart(graph, after, changed=changed, condensed=len(graph.nodes) > 150), width="content")
+def changed_graph(graph, after, changed, origins):
+    st.altair_chart(graph_chart(graph, after, changed=changed, condensed=len(graph.nodes) > 150, origins=origins),
+                    width="content")
 
 
 st.subheader("Scenario on the graph (changed layers ringed red)")
-changed_graph(graph, after, diff.x_changed)
+changed_graph(graph, after, diff.x_changed, origins)

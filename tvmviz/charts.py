@@ -11,7 +11,7 @@ import json
 import altair as alt
 import pandas as pd
 
-from tvmviz.graph.layout import GraphLayout, layout_graph
+from tvmviz.graph.layout import ROW_PX, GraphLayout, layout_graph
 from tvmviz.graph.model import LayoutGraph
 
 alt.data_transformers.disable_max_rows()  # a 500-node graph is well under any real limit
@@ -43,29 +43,72 @@ def _origin(graph: LayoutGraph, j: int) -> int:
     return j
 
 
-def graph_frames(graph: LayoutGraph, layout: GraphLayout, selection=None, changed=(), picked: str | None = None):
-    """(nodes, edges) tables for graph_chart: node positions, chosen x, kernel and transform costs."""
+STUB_PX = 16  # length of the stubs that stand for an edge into a later band
+
+
+def _edge_sources(selection, origins) -> dict:
+    """(producer, consumer) -> (summed cost s, sorted source labels) of the non-identity transforms."""
+    from tvmviz.report import source_label
+
+    out: dict = {}
+    if selection is None:
+        return out
+    for e in selection.edges:
+        if e.identity:
+            continue
+        cost, sources = out.get((e.src, e.dst), (0.0, set()))
+        sources.add(source_label(e, origins))
+        out[(e.src, e.dst)] = (cost + e.cost_s, sources)
+    return {k: (c, ", ".join(sorted(v))) for k, (c, v) in out.items()}
+
+
+def graph_frames(graph: LayoutGraph, layout: GraphLayout, selection=None, changed=(), picked: str | None = None,
+                 origins: dict | None = None):
+    """(nodes, edges) tables for graph_chart: node positions, chosen x, kernel and transform costs.
+
+    An edge into a later band becomes two short stubs ("leave" under its producer, labelled "→ consumer"
+    with its cost; "arrive" over its consumer, labelled "from producer") instead of a line across the
+    picture. ``origins`` (report.transform_origins) tells logged from measured-here transforms.
+    """
     choice = {n.name: n for n in selection.nodes} if selection is not None else {}
-    by_pair = {}
-    if selection is not None:
-        for e in selection.edges:
-            if e.cost_s:
-                by_pair[(e.src, e.dst)] = by_pair.get((e.src, e.dst), 0.0) + e.cost_s
+    by_pair = _edge_sources(selection, origins)
     changed = set(changed)
     t_in: dict[str, float] = {}
     edges = []
+    leave_labels: dict = {}
+    arrive_labels: dict = {}
+    edge_labels: dict = {}
     for e in layout.edges:
         src_name = graph.nodes[_origin(graph, e.src)].name
         dst_name = graph.nodes[e.dst].name
-        cost = by_pair.pop((src_name, dst_name), 0.0)
+        cost, source = by_pair.pop((src_name, dst_name), (0.0, ""))
         t_in[dst_name] = t_in.get(dst_name, 0.0) + cost
-        edges.append({
-            "src": graph.nodes[e.src].name, "dst": dst_name, "x": e.x, "y": e.y, "x2": e.x2, "y2": e.y2,
-            # a band-crossing edge is long and diagonal: label it next to its consumer instead
-            "mx": e.x2 if e.wraps else (e.x + e.x2) / 2, "my": e.y2 - 14 if e.wraps else (e.y + e.y2) / 2,
-            "wraps": e.wraps,
-            "transform_ms": cost * 1e3, "transform": f"{cost * 1e3:.3g} ms" if cost else "",
-        })
+        text = f"{cost * 1e3:.3g} ms" if cost else ("missing" if source == "missing" else "")
+        common = {"src": graph.nodes[e.src].name, "dst": dst_name, "wraps": e.wraps, "transform_ms": cost * 1e3,
+                  "transform": text, "source": source, "hot": bool(source), "edge_label": "", "stub_label": ""}
+        if not e.wraps:
+            # labelled just above the consumer, where a long or diagonal edge is unambiguous
+            edges.append({**common, "part": "edge", "x": e.x, "y": e.y, "x2": e.x2, "y2": e.y2,
+                          "mx": e.x2 + 4, "my": e.y2 - ROW_PX / 2})
+            if text:
+                edge_labels.setdefault(e.dst, (len(edges) - 1, []))[1].append(text)
+            continue
+        leave_labels.setdefault(e.src, (len(edges), []))[1].append(f"→ {dst_name}" + (f" · {text}" if text else ""))
+        edges.append({**common, "part": "leave", "x": e.x, "y": e.y, "x2": e.x, "y2": e.y + STUB_PX,
+                      "mx": e.x + 5, "my": e.y + STUB_PX + 2})
+        arrive_labels.setdefault(e.dst, (len(edges), []))[1].append(f"from {src_name}")
+        edges.append({**common, "part": "arrive", "x": e.x2, "y": e.y2 - STUB_PX, "x2": e.x2, "y2": e.y2,
+                      "mx": e.x2 + 5, "my": e.y2 - STUB_PX - 1})
+    # one label per spot: several edges into one consumer, or leaving / arriving at one node, share it
+    for row, texts in edge_labels.values():
+        edges[row]["edge_label"] = " + ".join(texts)
+    for row, texts in (*leave_labels.values(), *arrive_labels.values()):
+        edges[row]["stub_label"] = ", ".join(texts)
+    # a transform label of an edge out of the same node sits where the stub's text would: move the text right
+    labelled_src = {e["src"] for e in edges if e["part"] == "edge" and e["transform"]}
+    for row, _ in leave_labels.values():
+        if edges[row]["src"] in labelled_src:
+            edges[row]["mx"] += 70
     rows = []
     for idx, p in layout.nodes.items():
         n = graph.nodes[idx]
@@ -82,36 +125,42 @@ def graph_frames(graph: LayoutGraph, layout: GraphLayout, selection=None, change
             "changed": n.name in changed, "picked": n.name == picked,
         })
     return pd.DataFrame(rows), pd.DataFrame(edges, columns=[
-        "src", "dst", "x", "y", "x2", "y2", "mx", "my", "wraps", "transform_ms", "transform"])
+        "src", "dst", "part", "x", "y", "x2", "y2", "mx", "my", "wraps", "transform_ms", "transform", "source", "hot",
+        "edge_label", "stub_label"])
 
 
 def graph_chart(graph: LayoutGraph, selection=None, changed=(), picked: str | None = None, condensed=None,
-                layout: GraphLayout | None = None, x_domain=None, max_width_px: float = 1400.0) -> alt.LayerChart:
+                layout: GraphLayout | None = None, x_domain=None, max_width_px: float = 1400.0,
+                origins: dict | None = None) -> alt.LayerChart:
     """The model as a layered DAG: convs coloured by chosen x and sized by kernel cost, other ops small,
     transform costs on the edges that carry them, changed layers ringed; click a conv to pick it."""
     if condensed is None:
         condensed = len(graph.nodes) > 150
     layout = layout or layout_graph(graph, condensed=condensed, max_width_px=max_width_px)
-    nodes, edges = graph_frames(graph, layout, selection, changed, picked)
+    nodes, edges = graph_frames(graph, layout, selection, changed, picked, origins)
     x_scale = alt.Scale(domain=[0, layout.width + 16], nice=False, zero=False)
     y_scale = alt.Scale(domain=[0, layout.height], reverse=True, nice=False, zero=False)
     xs = alt.X("x:Q", axis=None, scale=x_scale)
     ys = alt.Y("y:Q", axis=None, scale=y_scale)
+    mxs = alt.X("mx:Q", axis=None, scale=x_scale)
+    mys = alt.Y("my:Q", axis=None, scale=y_scale)
     x_values = sorted({int(v) for v in nodes["x_block"].dropna()} | set(x_domain or ()))
     base_e = alt.Chart(edges)
-    edge_rule = base_e.mark_rule(strokeWidth=1, color="#9a9a9a").encode(
-        xs, ys, x2="x2:Q", y2="y2:Q",
-        strokeDash=alt.condition("datum.wraps", alt.value([3, 3]), alt.value([1, 0])),
-        opacity=alt.condition("datum.wraps", alt.value(0.35), alt.value(0.9)),
-    )
-    costly = base_e.transform_filter("datum.transform_ms > 0")
-    edge_hot = costly.mark_rule(strokeWidth=2.5, color=TRANSFORM_COLOR).encode(
-        xs, ys, x2="x2:Q", y2="y2:Q",
-        strokeDash=alt.condition("datum.wraps", alt.value([4, 3]), alt.value([1, 0])),
-        tooltip=[alt.Tooltip("src:N", title="from"), alt.Tooltip("dst:N", title="to"),
-                 alt.Tooltip("transform:N", title="layout transform")])
-    edge_text = costly.mark_text(fontSize=10, color=TRANSFORM_COLOR, align="left", dx=4, dy=-2).encode(
-        x=alt.X("mx:Q", axis=None, scale=x_scale), y=alt.Y("my:Q", axis=None, scale=y_scale), text="transform:N")
+    dashed = alt.condition("datum.wraps", alt.value([3, 2]), alt.value([1, 0]))
+    edge_rule = base_e.mark_rule(strokeWidth=1, color="#9a9a9a").encode(xs, ys, x2="x2:Q", y2="y2:Q",
+                                                                       strokeDash=dashed)
+    edge_tip = [alt.Tooltip("src:N", title="from"), alt.Tooltip("dst:N", title="to"),
+                alt.Tooltip("transform:N", title="layout transform"), alt.Tooltip("source:N", title="cost source")]
+    hot = base_e.transform_filter("datum.hot")
+    edge_hot = hot.mark_rule(strokeWidth=2.5, color=TRANSFORM_COLOR).encode(
+        xs, ys, x2="x2:Q", y2="y2:Q", strokeDash=dashed, tooltip=edge_tip)
+    edge_text = base_e.transform_filter("datum.edge_label != ''").mark_text(
+        fontSize=10, color=TRANSFORM_COLOR, align="left", dx=4, dy=-2).encode(mxs, mys, text="edge_label:N",
+                                                                             tooltip=edge_tip)
+    stub_text = base_e.transform_filter("datum.stub_label != ''").mark_text(
+        fontSize=10, align="left", baseline="middle", fontStyle="italic").encode(
+        mxs, mys, text="stub_label:N", tooltip=edge_tip,
+        color=alt.condition("datum.hot", alt.value(TRANSFORM_COLOR), alt.value("#666666")))
     others = alt.Chart(nodes).transform_filter("!datum.is_conv").mark_square(size=36, color="#bdbdbd").encode(
         xs, ys, tooltip=[alt.Tooltip("name:N"), alt.Tooltip("op:N"), alt.Tooltip("shape:N")])
     pick = alt.selection_point(name=NODE_PICK, fields=["name"], on="click", clear="dblclick")
@@ -130,8 +179,8 @@ def graph_chart(graph: LayoutGraph, selection=None, changed=(), picked: str | No
         size=700, filled=False, stroke=CHANGED_COLOR, strokeWidth=2.5).encode(xs, ys)
     picked_ring = alt.Chart(nodes).transform_filter("datum.picked").mark_square(
         size=900, filled=False, stroke="black", strokeWidth=2).encode(xs, ys)
-    return alt.layer(edge_rule, edge_hot, edge_text, others, rings, picked_ring, conv_marks, labels).properties(
-        width=layout.width + 16, height=layout.height).configure_view(stroke=None)
+    return alt.layer(edge_rule, edge_hot, edge_text, stub_text, others, rings, picked_ring, conv_marks,
+                     labels).properties(width=layout.width + 16, height=layout.height).configure_view(stroke=None)
 
 
 # ------------------------------------------------------------------------------------------- search space

@@ -16,6 +16,47 @@ from tvmviz.charts import workload_label
 from tvmviz.graph.model import LayoutGraph
 
 RATIO_FLAG = 1.5
+MEASURED_HERE_LABEL = "measured here"
+MEASURE_UPLOADER = "tvmviz measure"
+# What a transform cost shown anywhere rests on (EdgeChoice.source refined by the upload it came from)
+LOGGED, MEASURED_HERE, ESTIMATED, MISSING = "logged", "measured here", "estimated", "missing"
+
+
+# ------------------------------------------------------------------------------------------- provenance
+
+
+def is_measured_here(upload, host_target: str | None = None, host_tvm: str | None = None) -> bool:
+    """An upload measured on this machine: its label or uploader says so, or its records carry this
+    machine's target string and this TVM's version (what `tvmviz measure` writes)."""
+    words = f"{upload.label or ''} {upload.uploader or ''}".lower()
+    if MEASURED_HERE_LABEL in words or MEASURE_UPLOADER in words:
+        return True
+    return bool(host_target and host_tvm and upload.target == host_target and upload.tvm_version == host_tvm)
+
+
+_TRANSFORM_ORIGIN_SQL = """
+SELECT shape, src_layout, dst_layout, upload_id FROM layout_transform
+WHERE list_contains(?, upload_id) ORDER BY upload_id, line_no
+"""
+
+
+def transform_origins(con, upload_ids, here_ids) -> dict:
+    """(shape, src, dst) -> LOGGED | MEASURED_HERE, by the record the cost model uses (the last one)."""
+    here = set(here_ids)
+    out = {}
+    for shape, src, dst, upload in con.execute(_TRANSFORM_ORIGIN_SQL, [[int(i) for i in upload_ids]]).fetchall():
+        out[(tuple(shape), src, dst)] = MEASURED_HERE if upload in here else LOGGED
+    return out
+
+
+def source_label(edge, origins: dict | None = None) -> str:
+    """logged / measured here / estimated / missing for an EdgeChoice or explain's TransformCost ('' for an
+    identity)."""
+    if getattr(edge, "identity", False) or edge.src_layout == edge.dst_layout:
+        return ""
+    if edge.source != "measured":
+        return edge.source
+    return (origins or {}).get((tuple(edge.shape), edge.src_layout, edge.dst_layout), LOGGED)
 
 
 # ------------------------------------------------------------------------------------------- per layer
@@ -33,10 +74,11 @@ def choice_table(graph: LayoutGraph, sel) -> pd.DataFrame:
     } for n in sel.nodes])
 
 
-def transform_table(sel) -> pd.DataFrame:
-    """The transforms the selection pays for (non-identity), costliest first."""
+def transform_table(sel, origins: dict | None = None) -> pd.DataFrame:
+    """The transforms the selection pays for (non-identity), costliest first; source is logged /
+    measured here / estimated / missing."""
     rows = [{"from": e.src, "to": e.dst, "layouts": f"{e.src_layout} → {e.dst_layout}", "shape": str(e.shape),
-             "ms": e.cost_s * 1e3, "source": e.source, "kind": e.kind}
+             "ms": e.cost_s * 1e3, "source": source_label(e, origins), "kind": e.kind}
             for e in sel.edges if not e.identity]
     frame = pd.DataFrame(rows, columns=["from", "to", "layouts", "shape", "ms", "source", "kind"])
     return frame.sort_values("ms", ascending=False, kind="stable").reset_index(drop=True)
@@ -52,6 +94,8 @@ class ProfileComparison:
     predicted: pd.DataFrame  # transforms the selection pays for
     causes: list = field(default_factory=list)  # (cause, explanation) that apply
     unmatched: list = field(default_factory=list)  # model convs with no built conv of the same shape
+    # layer -> {(ic_bn, oc_bn) as built: profiled seconds}: Scenario.kernel_override for "use profiled times"
+    overrides: dict = field(default_factory=dict)
 
 
 _NODES_SQL = """
@@ -100,7 +144,7 @@ def profile_comparison(con, graph: LayoutGraph, sel, exec_upload: int, profile_u
     index_of = {r[0]: r for r in nodes}
     built_convs = [(r, _nchw(json.loads(r[4])), _kernel(index_of, r)) for r in nodes if r[2]]
     used: set[int] = set()
-    rows, unmatched = [], []
+    rows, unmatched, overrides = [], [], {}
     for choice in sel.nodes:
         node = graph.by_name(choice.name)
         want, kernel = tuple(node.shape), tuple(node.conv.kernel_shape)
@@ -113,6 +157,8 @@ def profile_comparison(con, graph: LayoutGraph, sel, exec_upload: int, profile_u
         t_us = profiled.get(match[1], match[9])
         tuned_ms = choice.kernel_cost_s * 1e3
         prof_ms = None if t_us is None or pd.isna(t_us) else t_us / 1e3
+        if prof_ms is not None and match[5] is not None and match[6] is not None:
+            overrides[choice.name] = {(int(match[5]), int(match[6])): prof_ms / 1e3}
         rows.append({
             "layer": choice.name, "built node": match[1], "chosen": f"{choice.ic_bn}→{choice.oc_bn}",
             "built": f"{match[5]}→{match[6]}", "same layout": (match[5], match[6]) == (choice.ic_bn, choice.oc_bn),
@@ -127,7 +173,7 @@ def profile_comparison(con, graph: LayoutGraph, sel, exec_upload: int, profile_u
         "at graph input": all(index_of.get(i) is not None and index_of[i][8] for i in (r[7] or [])),
         "profiled_ms": profiled[r[1]] / 1e3 if r[1] in profiled else None,
     } for r in nodes if r[3]], columns=["node", "layouts", "shape", "at graph input", "profiled_ms"])
-    return ProfileComparison(layers, inserted, transform_table(sel), _causes(layers), unmatched)
+    return ProfileComparison(layers, inserted, transform_table(sel), _causes(layers), unmatched, overrides)
 
 
 def _causes(layers: pd.DataFrame) -> list:
@@ -212,7 +258,8 @@ def _md_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 
 def markdown_report(graph: LayoutGraph, sel, explanations=(), diff=None, scenario_text: str = "",
-                    image: str | None = "graph.svg", title: str = "Layout selection report") -> str:
+                    image: str | None = "graph.svg", title: str = "Layout selection report",
+                    origins: dict | None = None) -> str:
     """The selection explained in Markdown: totals, every layer's choice and the best alternative's
     regret, the transforms paid for, and a what-if diff if given."""
     out = [f"# {title}", "",
@@ -232,8 +279,9 @@ def markdown_report(graph: LayoutGraph, sel, explanations=(), diff=None, scenari
             if exp.sentences:
                 out.append(f"- {exp.sentences[0]}")
         out.append("")
-    transforms = transform_table(sel)
-    out += ["## Layout transforms paid for", ""]
+    transforms = transform_table(sel, origins)
+    out += ["## Layout transforms paid for", "", "Source: *logged* (an uploaded benchmark), *measured here* (by "
+            "tvmviz on this machine), *estimated* (TVM's infer_layout average) or *missing* (priced at 0).", ""]
     out += [_md_table(transforms) if len(transforms) else "None: every producer and consumer agree.", ""]
     if diff is not None:
         out += ["## What-if", "", f"Scenario: `{scenario_text}`" if scenario_text else "", "",

@@ -16,6 +16,8 @@ from tvmviz.graph.model import LayoutGraph
 ROW_PX = 30  # vertical distance between layers
 SLOT_PX = 190  # horizontal distance between nodes of a layer: room for a "name · ic→oc" label
 BAND_GAP_PX = 40
+TOP_PX = 30  # room above a band's first row for the "from …" of an edge arriving from the previous band
+BOTTOM_PX = 30  # room below a band's last row for the "→ …" of an edge leaving for the next band
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class EdgePos:
     y: float
     x2: float
     y2: float
-    wraps: bool  # crosses from one band to the next
+    wraps: bool  # crosses into a later band: drawn as two stubs, not a line across the picture
 
 
 @dataclass(frozen=True)
@@ -100,12 +102,12 @@ def layered_layout(nodes: list[int], edges: list[tuple[int, int]], max_width_px:
     for li, members in enumerate(layers):
         band, row = divmod(li, rows)
         for k, n in enumerate(members):
-            pos[n] = NodePos(n, li, k, 16 + band * band_w + k * SLOT_PX, 16 + row * ROW_PX)
+            pos[n] = NodePos(n, li, k, 16 + band * band_w + k * SLOT_PX, TOP_PX + row * ROW_PX)
     edge_pos = tuple(
         EdgePos(s, d, pos[s].x, pos[s].y, pos[d].x, pos[d].y, pos[s].layer // rows != pos[d].layer // rows)
         for s, d in edges
     )
-    height = 32 + (min(rows, n_layers) - 1) * ROW_PX
+    height = TOP_PX + (min(rows, n_layers) - 1) * ROW_PX + BOTTOM_PX
     return GraphLayout(pos, edge_pos, bands * band_w, height, bands, rows)
 
 
