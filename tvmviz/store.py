@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from tvmviz.errors import TvmvizError
-from tvmviz.ingest import PendingFile, as_source, expand, expand_bytes, format_modules, module_for_kind, sniff
+from tvmviz.ingest import PendingFile, as_source, expand_bytes, format_modules, list_files, module_for_kind, read_file, sniff
 from tvmviz.records import TransformRecord, TuningRecord
 
 DEFAULT_DB = "tvmviz.duckdb"
@@ -121,21 +121,21 @@ class Store:
     # ---- ingest -------------------------------------------------------------------------------
 
     def ingest_paths(self, paths, label=None, uploader=None, kind=None, progress=None) -> list[IngestReport]:
-        """Ingest files, folders and zips. ``progress(done, total, name)`` is called per file."""
-        return self._ingest_all(expand(paths), label, uploader, kind, progress)
-
-    def ingest_bytes(self, name: str, data: bytes, label=None, uploader=None, kind=None, progress=None):
-        return self._ingest_all(expand_bytes(name, data), label, uploader, kind, progress)
-
-    def _ingest_all(self, pending: list[PendingFile], label, uploader, kind, progress) -> list[IngestReport]:
+        """Ingest files, folders and zips, one file in memory at a time.
+        ``progress(done, total, name)`` is called per file."""
+        files = list_files(paths)
         reports = []
-        for done, item in enumerate(pending):
+        for done, ref in enumerate(files):
             if progress:
-                progress(done, len(pending), item.name)
-            reports.append(self._ingest_one(item, label, uploader, kind))
+                progress(done, len(files), ref.name)
+            reports += [self._ingest_one(item, label, uploader, kind) for item in read_file(ref)]
         if progress:
-            progress(len(pending), len(pending), "")
+            progress(len(files), len(files), "")
         return reports
+
+    def ingest_bytes(self, name: str, data: bytes, label=None, uploader=None, kind=None) -> list[IngestReport]:
+        """Ingest one uploaded blob (a zip gives its members)."""
+        return [self._ingest_one(item, label, uploader, kind) for item in expand_bytes(name, data)]
 
     def _ingest_one(self, item: PendingFile, label, uploader, kind) -> IngestReport:
         if item.error:

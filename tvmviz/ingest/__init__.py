@@ -56,24 +56,40 @@ class PendingFile:
     path: str | None = None  # a file on disk holding exactly ``data``, when there is one
 
 
-def expand(paths: list[str | Path]) -> list[PendingFile]:
-    """Files, folders (recursively, sorted) and zip archives, flattened to single files."""
-    out: list[PendingFile] = []
+@dataclass(frozen=True)
+class FileRef:
+    """A file named on the command line or found in a folder, not read yet."""
+
+    name: str  # as shown to the user: the path given, or "folder/relative/path" for a folder's files
+    path: Path | None
+    error: str | None = None
+
+
+def list_files(paths: list[str | Path]) -> list[FileRef]:
+    """Files and folders (recursively, sorted), without reading them: large sets stay out of memory."""
+    out: list[FileRef] = []
     for p in map(Path, paths):
         if p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
             if not files:
-                out.append(PendingFile(str(p), None, "folder holds no files"))
-            out.extend(expand(files))
+                out.append(FileRef(str(p), None, "folder holds no files"))
+            out.extend(FileRef(f"{p.name}/{f.relative_to(p)}", f) for f in files)
         elif p.is_file():
-            raw = p.read_bytes()
-            items = expand_bytes(str(p), raw)
-            if len(items) == 1 and items[0].data is raw:
-                items[0].path = str(p)  # plain file: readers can use it as it is, no copy
-            out.extend(items)
+            out.append(FileRef(str(p), p))
         else:
-            out.append(PendingFile(str(p), None, "no such file or folder"))
+            out.append(FileRef(str(p), None, "no such file or folder"))
     return out
+
+
+def read_file(ref: FileRef) -> list[PendingFile]:
+    """One file's content (a zip gives its members; gzip is decompressed)."""
+    if ref.error:
+        return [PendingFile(ref.name, None, ref.error)]
+    raw = ref.path.read_bytes()
+    items = expand_bytes(ref.name, raw)
+    if len(items) == 1 and items[0].data is raw:
+        items[0].path = str(ref.path)  # plain file: readers can use it as it is, no copy
+    return items
 
 
 def expand_bytes(name: str, data: bytes) -> list[PendingFile]:
