@@ -215,8 +215,14 @@ class _DP:
 
         queue = deque(outputs)
         visited: set = set()
+        processed: dict = {}  # node -> the choice it was processed with
         while queue:
             node = queue.popleft()
+            # TVM queues a node again for every path reaching it before it is popped: exponential on
+            # stacked diamonds. Processing it again with the same choice changes nothing, so skip it.
+            if processed.get(node, -1) == choice.get(node):
+                continue
+            processed[node] = choice.get(node)
             visited.add(node)
             if node in p.boundary:
                 continue
