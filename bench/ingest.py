@@ -102,6 +102,7 @@ def main() -> None:
         t = time.perf_counter()
         generate(log, args.lines)
         print(f"generated {args.lines:,} lines ({log.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t:.1f} s")
+        os.sync()  # the generated file's writeback would otherwise run during the first side's timing
         ours = run_side("tvmviz_ingest", str(log), str(Path(tmp) / "bench.duckdb"))
         base = run_side("baseline", str(log), "")
     for name, (seconds, rows, rss) in (("tvmviz (DuckDB, stored)", ours), ("baseline (json.loads loop)", base)):

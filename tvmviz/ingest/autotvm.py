@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS autotvm_record (
     task VARCHAR,                    -- normalized task name (conv2d_NCHWc.x86, dense_nopack.x86, ...)
     task_logged VARCHAR,             -- the task name as written in the file
     workload VARCHAR,                -- compact JSON [task, *args]: the key records are matched by
-    args JSON,
     n INTEGER, c INTEGER, h INTEGER, w INTEGER,          -- conv2d data (NCHW)
     o INTEGER, i INTEGER, kh INTEGER, kw INTEGER,        -- conv2d kernel (OIHW)
     stride_h INTEGER, stride_w INTEGER,
@@ -88,8 +87,14 @@ _READ = """
 CREATE OR REPLACE TEMP TABLE _autotvm_raw AS
 SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
     maximum_object_size = {max_bytes},
-    columns = {{'input': 'JSON[]', 'config': 'STRUCT("index" BIGINT, entity JSON[][])', 'result': 'JSON[]',
+    columns = {{'input': 'JSON[]', 'config': 'STRUCT("index" BIGINT, entity JSON)', 'result': 'JSON[]',
                'version': 'DOUBLE', 'tvm_version': 'VARCHAR', 'i': 'JSON', 'r': 'JSON', 'v': 'DOUBLE'}})
+"""
+
+# The last factor of a split knob, found by name in an entity.
+_KNOB_MACRO = """
+CREATE OR REPLACE TEMP MACRO _knob_last(entity, knob) AS
+    json_extract_string(json_extract(entity, '$[*][2]')[list_position(json_extract_string(entity, '$[*][0]'), knob)], '$[#-1]')
 """
 
 # One row per non-blank line, in file order, every typed column extracted in one pass (a view: the
@@ -102,12 +107,12 @@ WITH base AS (
            CASE WHEN input IS NOT NULL THEN coalesce(version, 0.2) WHEN i IS NOT NULL THEN coalesce(v, 0.1) END AS version,
            tvm_version,
            CASE WHEN input IS NOT NULL THEN input ELSE TRY_CAST(i AS JSON[]) END AS inp,
-           CASE WHEN input IS NOT NULL THEN config.entity ELSE TRY_CAST(i->'$[5].e' AS JSON[][]) END AS entity_list,
+           CASE WHEN input IS NOT NULL THEN config.entity ELSE i->'$[5].e' END AS entity,
            CASE WHEN input IS NOT NULL THEN config.index ELSE TRY_CAST(i->>'$[5].i' AS BIGINT) END AS config_index,
            CASE WHEN input IS NOT NULL THEN result ELSE TRY_CAST(r AS JSON[]) END AS res
     FROM _autotvm_rows
 ), typed AS (
-    SELECT line_no, version, tvm_version, config_index, entity_list,
+    SELECT line_no, version, tvm_version, config_index, entity,
            json_extract_string(inp[1], '$') AS target,
            json_extract_string(inp[2], '$') AS task_logged,
            inp[3] AS args_logged,
@@ -132,11 +137,13 @@ WITH base AS (
         -- data shape, kernel shape, strides, padding, dilation, dtype, out_dtype (conv) / shape, src, dst (transform)
         json_extract(args, ['$[0][1]', '$[1][1]', '$[2]', '$[3]', '$[4]', '$[0][2]', '$[7]', '$[1]', '$[2]']) AS a,
         CAST(args AS VARCHAR) AS args_text,
-        list_transform(entity_list, lambda e: e[1]) AS knob_names  -- JSON strings, quotes included
+        -- conv2d_NCHWc entities start with tile_ic, tile_oc: read those two from one parse, and look
+        -- the knobs up by name only for entities in another order
+        json_extract_string(entity, ['$[0][0]', '$[0][2][#-1]', '$[1][0]', '$[1][2][#-1]']) AS first_knobs
     FROM norm
 )
 SELECT line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
-       task, task_logged, args, to_json(entity_list) AS entity, config_index, costs, error_no, all_cost, timestamp,
+       task, task_logged, args, entity, config_index, costs, error_no, all_cost, timestamp,
        '[' || to_json(task) || CASE WHEN args_text = '[]' THEN ']' ELSE ',' || substr(args_text, 2) END AS workload,
        CASE WHEN is_conv THEN TRY_CAST(a[1] AS INTEGER[]) END AS d,
        CASE WHEN is_conv THEN TRY_CAST(a[2] AS INTEGER[]) END AS k,
@@ -149,8 +156,8 @@ SELECT line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[6], '$') END AS lt_dtype,
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[8], '$') END AS lt_src,
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[9], '$') END AS lt_dst,
-       TRY_CAST(json_extract_string(entity_list[list_position(knob_names, '"tile_ic"')][3], '$[#-1]') AS INTEGER) AS ic_bn,
-       TRY_CAST(json_extract_string(entity_list[list_position(knob_names, '"tile_oc"')][3], '$[#-1]') AS INTEGER) AS oc_bn,
+       TRY_CAST(CASE WHEN first_knobs[1] = 'tile_ic' THEN first_knobs[2] ELSE _knob_last(entity, 'tile_ic') END AS INTEGER) AS ic_bn,
+       TRY_CAST(CASE WHEN first_knobs[3] = 'tile_oc' THEN first_knobs[4] ELSE _knob_last(entity, 'tile_oc') END AS INTEGER) AS oc_bn,
        -- why a row is unusable (NULL when it is fine); _diagnose says the same in words, with detail
        CASE WHEN version IS NULL THEN 'not an AutoTVM record (no "input" or "i" key, or not valid JSON)'
             WHEN task IS NULL OR NOT starts_with(args_text, '[') THEN 'input has no task name and args'
@@ -164,7 +171,7 @@ FROM parts
 
 _INSERT_RECORDS = """
 INSERT INTO autotvm_record
-SELECT ?, line_no, version, tvm_version, target, mcpu, task, task_logged, workload, args,
+SELECT ?, line_no, version, tvm_version, target, mcpu, task, task_logged, workload,
        d[1], d[2], d[3], d[4], k[1], k[2], k[3], k[4],
        st[1], st[2], pd[1], pd[2], pd[3], pd[4], dl[1], dl[2], dtype, out_dtype,
        config_index, entity, ic_bn, oc_bn,
@@ -202,6 +209,7 @@ def sniff(head: bytes) -> str | None:
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
     con.execute(_READ.format(max_bytes=MAX_LINE_BYTES), [source.path])
     _number_rows(con, _line_numbers_if_needed(con, source))
+    con.execute(_KNOB_MACRO)
     con.execute(_NORMALIZED)
     try:
         con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id])
