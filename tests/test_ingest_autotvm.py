@@ -299,3 +299,16 @@ def test_line_numbers_survive_a_parallel_read_of_a_large_file(store, tmp_path):
         [[n for n, t in enumerate(text_lines, 1) if t.strip()]],
     ).fetchone()[0]
     assert mismatched == 0
+
+
+def test_knobs_are_found_by_name_in_any_order(store):
+    """The fast path reads tile_ic/tile_oc at positions 0 and 1; other orders must still be right."""
+    rec = json.loads(GOOD[0])
+    entity = {name: value for name, _, value in rec["config"]["entity"]}
+    rec["config"]["entity"] = [e for e in rec["config"]["entity"] if e[0] not in ("tile_ic", "tile_oc")]
+    rec["config"]["entity"] += [["tile_oc", "sp", entity["tile_oc"]], ["tile_ic", "sp", entity["tile_ic"]]]
+    r = ingest_text(store, json.dumps(rec))
+    assert r.rows == 1
+    (record,) = store.tuning_records()
+    assert (record.ic_bn, record.oc_bn) == (entity["tile_ic"][-1], entity["tile_oc"][-1])
+    assert json.loads(record.entity) == rec["config"]["entity"]
