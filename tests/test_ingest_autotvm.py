@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import math
@@ -312,3 +313,17 @@ def test_knobs_are_found_by_name_in_any_order(store):
     (record,) = store.tuning_records()
     assert (record.ic_bn, record.oc_bn) == (entity["tile_ic"][-1], entity["tile_oc"][-1])
     assert json.loads(record.entity) == rec["config"]["entity"]
+
+
+def test_raw_files_are_kept_next_to_the_database(tmp_path):
+    """So the database can be rebuilt; a duplicate or a rejected file leaves nothing behind."""
+    db = tmp_path / "kept.duckdb"
+    store = Store.open(str(db))
+    (first,) = store.ingest_paths([R18 / "tuning.log"])
+    (again,) = store.ingest_bytes("copy.log", (R18 / "tuning.log").read_bytes())
+    (bad,) = store.ingest_bytes("bad.log", b'{"input": [1, 2\n')
+    store.close()
+    assert again.duplicate and bad.upload_id is None
+    kept = list((tmp_path / "kept.duckdb.files").iterdir())
+    sha = hashlib.sha256((R18 / "tuning.log").read_bytes()).hexdigest()
+    assert [p.name for p in kept] == [sha] and kept[0].read_bytes() == (R18 / "tuning.log").read_bytes()

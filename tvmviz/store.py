@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -140,31 +142,37 @@ class Store:
     def _ingest_one(self, item: PendingFile, label, uploader, kind) -> IngestReport:
         if item.error:
             return IngestReport(item.name, None, None, error=f"{item.name}: {item.error}")
-        sha = hashlib.sha256(item.data).hexdigest()
-        existing = self.con.execute("SELECT upload_id, kind, rows FROM upload WHERE sha256 = ?", [sha]).fetchone()
-        if existing:
-            return IngestReport(item.name, existing[1], existing[0], duplicate=True, rows=existing[2])
         try:
             kind = kind or sniff(item.data)
         except TvmvizError as e:
             return IngestReport(item.name, None, None, error=f"{item.name}: {e}")
         source, tmp = as_source(item)
-        try:
-            return self._store(source, sha, kind, label, uploader)
-        except TvmvizError as e:
-            return IngestReport(item.name, kind, None, error=str(e))
-        except duckdb.Error as e:
-            return IngestReport(item.name, kind, None, error=f"{item.name}: could not be stored: {e}")
-        finally:
-            if tmp:
-                os.unlink(tmp)
+        # hashing a large file takes as long as a third of its parse: do it while DuckDB parses
+        # (both release the GIL); the duplicate check then comes before the commit
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            sha = pool.submit(lambda: hashlib.sha256(item.data).hexdigest())
+            raw_copy = pool.submit(self._copy_raw, source)
+            try:
+                return self._store(source, sha, raw_copy, kind, label, uploader)
+            except TvmvizError as e:
+                return IngestReport(item.name, kind, None, error=str(e))
+            except duckdb.Error as e:
+                return IngestReport(item.name, kind, None, error=f"{item.name}: could not be stored: {e}")
+            finally:
+                if tmp:
+                    os.unlink(tmp)
 
-    def _store(self, source, sha: str, kind: str, label, uploader) -> IngestReport:
+    def _store(self, source, sha_future, raw_copy, kind: str, label, uploader) -> IngestReport:
         module = module_for_kind(kind)
         self.con.execute("BEGIN TRANSACTION")
         try:
             upload_id = self.con.execute("SELECT nextval('upload_id_seq')").fetchone()[0]
             result = module.load(self.con, upload_id, source, kind)
+            sha = sha_future.result()
+            existing = self.con.execute("SELECT upload_id, kind, rows FROM upload WHERE sha256 = ?", [sha]).fetchone()
+            if existing:  # the same bytes again: keep the first upload, store nothing
+                self.con.execute("ROLLBACK")
+                return IngestReport(source.name, existing[1], existing[0], duplicate=True, rows=existing[2])
             kind = result.meta.pop("kind", kind)
             self.con.execute(
                 "INSERT INTO upload VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -175,23 +183,36 @@ class Store:
                     json.dumps(result.meta),
                 ],
             )
-            self._keep_raw(sha, source)
+            self._keep_raw(sha, raw_copy.result())
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+        finally:
+            copied = None if raw_copy.exception() else raw_copy.result()
+            if copied and copied.exists():
+                copied.unlink()  # not kept: a duplicate, or the upload failed
         return IngestReport(
             source.name, kind, upload_id, rows=result.rows, failed_trials=result.failed_trials,
             rejected_lines=[{"line": r.line, "reason": r.reason} for r in result.rejected],
         )
 
-    def _keep_raw(self, sha: str, source) -> None:
+    def _copy_raw(self, source) -> Path | None:
+        """Copy the file next to the database (runs while it is parsed); _keep_raw names it."""
         if self.files_dir is None:
-            return
-        self.files_dir.mkdir(exist_ok=True)
-        target = self.files_dir / sha
-        if not target.exists():
-            shutil.copyfile(source.path, target)  # the kernel copies; no second pass through Python
+            return None
+        try:
+            self.files_dir.mkdir(exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.files_dir, suffix=".partial")
+            os.close(fd)
+            shutil.copyfile(source.path, name)  # the kernel copies; no pass through Python
+        except OSError as e:
+            raise TvmvizError(f"{source.name}: cannot keep a copy in {self.files_dir}: {e}") from None
+        return Path(name)
+
+    def _keep_raw(self, sha: str, copied: Path | None) -> None:
+        if copied is not None:
+            copied.replace(self.files_dir / sha)
 
     # ---- uploads ------------------------------------------------------------------------------
 

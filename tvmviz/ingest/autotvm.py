@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 from tvmviz.errors import TvmvizError
 from tvmviz.ingest.base import LoadResult, Rejected, Source
@@ -207,8 +208,10 @@ def sniff(head: bytes) -> str | None:
 
 
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
-    con.execute(_READ.format(max_bytes=MAX_LINE_BYTES), [source.path])
-    _number_rows(con, _line_numbers_if_needed(con, source))
+    with ThreadPoolExecutor(max_workers=1) as pool:  # count lines while DuckDB reads (it drops the GIL)
+        lines = pool.submit(lambda: source.data.count(b"\n") + (0 if source.data.endswith(b"\n") else 1))
+        con.execute(_READ.format(max_bytes=MAX_LINE_BYTES), [source.path])
+        _number_rows(con, _line_numbers_if_needed(con, source, lines.result()))
     con.execute(_KNOB_MACRO)
     con.execute(_NORMALIZED)
     try:
@@ -248,12 +251,11 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
     return LoadResult(rows=records + transforms, rejected=rejected, failed_trials=failed, meta=meta)
 
 
-def _line_numbers_if_needed(con, source: Source) -> list[int] | None:
+def _line_numbers_if_needed(con, source: Source, lines: int) -> list[int] | None:
     """read_json skips blank lines, so row k is the k-th non-blank line. Map rows to line numbers
-    only when the file has blank lines."""
+    only when the file has blank lines (fewer rows than lines)."""
     rows = con.execute("SELECT count(*) FROM _autotvm_raw").fetchone()[0]
-    newlines = source.data.count(b"\n") + (0 if source.data.endswith(b"\n") else 1)
-    if rows == newlines:
+    if rows == lines:
         return None  # no blank lines: row k is line k + 1
     return [n for n, line in enumerate(source.data.split(b"\n"), 1) if line.strip()]
 
