@@ -11,20 +11,16 @@ import json
 import sys
 
 from tvmviz.errors import TvmvizError
+from tvmviz.measure import cli as measure_cli
+from tvmviz.select import cli as select_cli
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tvmviz", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_ingest_parsers(sub)
-    for name in ("tvmviz.select.cli", "tvmviz.measure.cli"):
-        try:
-            module = __import__(name, fromlist=["add_parsers"])
-        except ModuleNotFoundError as e:
-            if not name.startswith(e.name or "?"):
-                raise  # a real import error inside the module
-            continue  # that part of tvmviz is not installed in this checkout
-        module.add_parsers(sub)
+    select_cli.add_parsers(sub)
+    measure_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -25,14 +25,9 @@ SNIFF_BYTES = 64 * 1024
 
 def format_modules() -> list:
     """Format modules in sniffing order; the AutoTVM reader first, it is the strictest."""
-    modules = [autotvm]
-    for name in ("onednn", "executor", "model"):
-        try:
-            modules.append(__import__(f"tvmviz.ingest.{name}", fromlist=[name]))
-        except ModuleNotFoundError as e:
-            if e.name != f"tvmviz.ingest.{name}":
-                raise
-    return modules
+    from tvmviz.ingest import executor, model, onednn  # model imports the graph package: load it late
+
+    return [autotvm, onednn, executor, model]
 
 
 def module_for_kind(kind: str):
