@@ -79,6 +79,19 @@ def in_default_analysis(upload) -> bool:
     return upload.uploader != SAMPLE_UPLOADER or upload.label == DEFAULT_SAMPLE_LABEL
 
 
+def route_through_app() -> None:
+    """On a fresh server Streamlit runs a page asked for by URL (a shared What-if link, say) straight
+    from the pages/ folder, without app.py. Switch that off and rerun: app.py's st.navigation then
+    routes to the same page, with its query string. Every page calls this first; under app.py it does
+    nothing (st.navigation has already switched the folder off). Only a session's first run is
+    rerun, so no widget action is ever dropped."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and "store" not in st.session_state:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def get_store() -> Store:
     if "store" not in st.session_state:
         st.session_state.store = _process_store().cursor()

@@ -5,13 +5,15 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_graph, cached_selection, current_analysis, get_store
+from pages.common import cached_graph, cached_selection, current_analysis, get_store, route_through_app
 from tvmviz.charts import compare_chart
 from tvmviz.errors import TvmvizError
 from tvmviz.report import compare_best
 from tvmviz.select import diff_selections
 from tvmviz.select.explain import label
 from tvmviz.store import default_db_path
+
+route_through_app()
 
 st.title("Compare")
 store = get_store()

@@ -3,7 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from pages.common import MODEL_KINDS, current_analysis, ensure_sample_logs, get_store
+from pages.common import MODEL_KINDS, current_analysis, ensure_sample_logs, get_store, route_through_app
+
+route_through_app()
 
 
 def _keep_pick() -> None:

@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-from pages.common import current_analysis, graph_and_selection, ms, transform_origins_of
+from pages.common import current_analysis, graph_and_selection, ms, route_through_app, transform_origins_of
 from tvmviz.charts import NODE_PICK, graph_chart
 from tvmviz.errors import TvmvizError
 from tvmviz.select import explain_node
+
+route_through_app()
 
 st.title("Graph")
 analysis = current_analysis()

@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-from pages.common import current_analysis, graph_and_selection, ms, pick_conv, transform_origins_of
+from pages.common import current_analysis, graph_and_selection, ms, pick_conv, route_through_app, transform_origins_of
 from tvmviz.charts import candidate_bars, candidate_frame, conv_summary
 from tvmviz.errors import TvmvizError
 from tvmviz.report import source_label
 from tvmviz.select import explain_node
+
+route_through_app()
 
 st.title("Layer")
 analysis = current_analysis()

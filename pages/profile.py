@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from pages.common import EXEC_GRAPH_KINDS, PROFILE_KINDS, current_analysis, get_store, graph_and_selection
+from pages.common import EXEC_GRAPH_KINDS, PROFILE_KINDS, current_analysis, get_store, graph_and_selection, route_through_app
 from tvmviz.charts import ratio_chart
 from tvmviz.report import RATIO_FLAG, profile_comparison
+
+route_through_app()
 
 st.title("Profile vs tuned")
 store = get_store()

@@ -2,12 +2,14 @@
 
 import streamlit as st
 
-from pages.common import cached_selection, current_analysis, graph_and_selection, transform_origins_of
+from pages.common import cached_selection, current_analysis, graph_and_selection, route_through_app, transform_origins_of
 from tvmviz.charts import graph_chart
 from tvmviz.errors import TvmvizError
 from tvmviz.report import graph_image, markdown_report, report_zip, schedule_log
 from tvmviz.select import diff_selections, explain_node
 from tvmviz.store import default_db_path
+
+route_through_app()
 
 st.title("Report")
 analysis = current_analysis()

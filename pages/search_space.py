@@ -3,9 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_analysis, get_store, graph_and_selection
+from pages.common import current_analysis, get_store, graph_and_selection, route_through_app
 from tvmviz.charts import cost_scatter, heatmap_chart, search_space_frame, workload_label
 from tvmviz.ingest.onednn import onednn_convs
+
+route_through_app()
 
 st.title("Search space")
 store = get_store()

@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages.common import (
     EXEC_GRAPH_KINDS, PROFILE_KINDS, cached_profile_overrides, cached_selection, current_analysis,
-    graph_and_selection, measure_here, ms, transform_origins_of,
+    graph_and_selection, measure_here, ms, route_through_app, transform_origins_of,
 )
 from tvmviz.charts import graph_chart
 from tvmviz.errors import TvmvizError
@@ -16,6 +16,8 @@ from tvmviz.report import ESTIMATED, MISSING, transform_table
 from tvmviz.select import Scenario, diff_selections
 from tvmviz.select.explain import label
 from tvmviz.store import default_db_path
+
+route_through_app()
 
 FREE = "free (solver decides)"
 UNMEASURED = (MISSING, ESTIMATED)

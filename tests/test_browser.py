@@ -182,3 +182,25 @@ def test_screenshot_every_page(page, app_url):
         settle(page)
         assert page.locator("[data-testid=stException]").count() == 0, name
         shoot(page, "page_" + (name or "data"))
+
+
+def test_a_shared_whatif_link_on_a_fresh_server(page, tmp_path):
+    """Opened first on a just-started server, a link must still go through app.py's navigation and
+    reproduce its scenario (Streamlit alone would run pages/whatif.py straight from the folder)."""
+    from tvmviz.select import Scenario
+
+    scenario = Scenario(pins={"layer1.0.conv1_4": (64, 16)}).to_string()
+    port = free_port()
+    proc = start_app(tmp_path, port)
+    try:
+        pg = page.context.new_page()  # the browser is shared; the server is new
+        goto(pg, f"http://127.0.0.1:{port}/whatif?s={scenario}", "Layers that changed x")
+        nav = pg.locator("[data-testid=stSidebarNav]").inner_text()
+        assert "Search space" in nav and "Profile vs tuned" in nav and "common" not in nav
+        assert pg.get_by_text("Pinned: layer1.0.conv1_4 → 64c->16c").count() == 1
+        assert f"s={scenario}" in pg.url
+        shoot(pg, "whatif_shared_link")
+        pg.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
