@@ -180,7 +180,8 @@ def graph_chart(graph: LayoutGraph, selection=None, changed=(), picked: str | No
     picked_ring = alt.Chart(nodes).transform_filter("datum.picked").mark_square(
         size=900, filled=False, stroke="black", strokeWidth=2).encode(xs, ys)
     return alt.layer(edge_rule, edge_hot, edge_text, stub_text, others, rings, picked_ring, conv_marks,
-                     labels).properties(width=layout.width + 16, height=layout.height).configure_view(stroke=None)
+                     labels).properties(width=layout.width + 16, height=layout.height).configure_view(
+        stroke=None).configure_legend(orient="top", direction="horizontal")  # a side legend falls off wide graphs
 
 
 # ------------------------------------------------------------------------------------------- search space
