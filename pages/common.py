@@ -176,6 +176,14 @@ def graph_and_selection(analysis: Analysis, scenario: str = ""):
         return graph, None
 
 
+def selection_or_stop(analysis: Analysis, scenario: str = ""):
+    """graph_and_selection for a page that needs both: it ends the page (the error is already shown)."""
+    graph, sel = graph_and_selection(analysis, scenario)
+    if graph is None or sel is None:
+        st.stop()
+    return graph, sel
+
+
 def _follow_picker(key: str) -> None:
     st.session_state.picked_node = st.session_state[key]
 

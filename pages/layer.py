@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import current_analysis, graph_and_selection, ms, pick_conv, route_through_app, transform_origins_of
+from pages.common import current_analysis, ms, pick_conv, route_through_app, selection_or_stop, transform_origins_of
 from tvmviz.charts import candidate_bars, candidate_frame, conv_summary
 from tvmviz.errors import TvmvizError
 from tvmviz.report import source_label
@@ -12,9 +12,7 @@ route_through_app()
 
 st.title("Layer")
 analysis = current_analysis()
-graph, sel = graph_and_selection(analysis)
-if graph is None or sel is None:
-    st.stop()
+graph, sel = selection_or_stop(analysis)
 name = pick_conv(graph)
 if name is None:
     st.stop()

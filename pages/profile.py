@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import EXEC_GRAPH_KINDS, PROFILE_KINDS, current_analysis, get_store, graph_and_selection, route_through_app
+from pages.common import EXEC_GRAPH_KINDS, PROFILE_KINDS, current_analysis, get_store, route_through_app, selection_or_stop
 from tvmviz.charts import ratio_chart
 from tvmviz.report import RATIO_FLAG, profile_comparison
 
@@ -11,9 +11,7 @@ route_through_app()
 st.title("Profile vs tuned")
 store = get_store()
 analysis = current_analysis()
-graph, sel = graph_and_selection(analysis)
-if graph is None or sel is None:
-    st.stop()
+graph, sel = selection_or_stop(analysis)
 exec_graphs = analysis.of(*EXEC_GRAPH_KINDS)
 profiles = analysis.of(*PROFILE_KINDS)
 if not exec_graphs:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import cached_selection, current_analysis, graph_and_selection, route_through_app, transform_origins_of
+from pages.common import cached_selection, current_analysis, route_through_app, selection_or_stop, transform_origins_of
 from tvmviz.charts import graph_chart
 from tvmviz.errors import TvmvizError
 from tvmviz.report import graph_image, markdown_report, report_zip, schedule_log
@@ -13,9 +13,7 @@ route_through_app()
 
 st.title("Report")
 analysis = current_analysis()
-graph, sel = graph_and_selection(analysis)
-if graph is None or sel is None:
-    st.stop()
+graph, sel = selection_or_stop(analysis)
 scenario = st.session_state.get("wi_scenario")
 code = scenario.to_string() if scenario is not None and scenario.to_json() else ""
 use_whatif = bool(code) and st.checkbox("Report the What-if scenario (with its diff against the baseline)", value=True)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages.common import (
     EXEC_GRAPH_KINDS, PROFILE_KINDS, cached_profile_overrides, cached_selection, current_analysis,
-    graph_and_selection, measure_here, ms, route_through_app, transform_origins_of,
+    measure_here, ms, route_through_app, selection_or_stop, transform_origins_of,
 )
 from tvmviz.charts import graph_chart
 from tvmviz.errors import TvmvizError
@@ -24,9 +24,7 @@ UNMEASURED = (MISSING, ESTIMATED)
 
 st.title("What-if")
 analysis = current_analysis()
-graph, base_sel = graph_and_selection(analysis)
-if graph is None or base_sel is None:
-    st.stop()
+graph, base_sel = selection_or_stop(analysis)
 problem = base_sel.problem
 conv_names = [problem.name(c) for c in problem.convs]
 cands = {problem.name(c): [(x.ic_bn, x.oc_bn) for x in problem.candidates[c]] for c in problem.convs}
