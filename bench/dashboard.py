@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESNET50_LOG = ROOT.parent / "shared" / "data" / "thirdparty" / "resnet50-v2-7_autotvm_tvm0.13.log"
+from tests.paths import RESNET50_LOG  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]

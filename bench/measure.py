@@ -4,7 +4,7 @@ stability, and how far the per-element estimate (--estimate-transforms) is from 
     python bench/measure.py [--runs 2] [--oracle 16] [--kernels 16] [--json out.json]
 
 The 258 transforms are the ones TVM 0.19's graph tuner benchmarked for ResNet-18
-(/work/shared/data/tvm019/resnet18, 839 s there on a znver3 VM, min_exec_num=20); tvmviz derives the same
+(sample_logs/resnet18, 839 s there on a znver3 VM, min_exec_num=20); tvmviz derives the same
 keys from the model and the tuning log. With ``--oracle N`` (needs .oracle-venv with TVM 0.19) the first
 N keys are also measured here by TVM 0.19 exactly as benchmark_layout_transform does (one GridSearch
 trial per key, LocalBuilder + LocalRunner(number=20, repeat=1)), in the same run, as a same-machine
@@ -27,9 +27,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.paths import R18, R18_META  # noqa: E402
 
-R18 = Path("/work/shared/data/tvm019/resnet18")
-TVM019_SECONDS = json.load(open(R18 / "timings.json"))["graph_tuner"]["dp_layout_benchmark_s"]
+TVM019_SECONDS = json.load(open(R18_META / "timings.json"))["graph_tuner"]["dp_layout_benchmark_s"]
 ORACLE_PY = ROOT / ".oracle-venv" / "bin" / "python"
 
 # Run by TVM 0.19's Python: what BaseGraphTuner.benchmark_layout_transform does for each missing key.

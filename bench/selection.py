@@ -5,7 +5,7 @@ DPTuner.run() / PBQPTuner.run() on the same inputs, measured in the same run.
                            [--dag-convs 500] [--dag-seed 0] [--dag-dp-timeout S] [--json FILE]
 
 1. ResNet-50 v2 (ONNX built in code by tvmviz.synth, imported through TVM Relax), the real AutoTVM log
-   /work/shared/data/thirdparty/resnet50-v2-7_autotvm_tvm0.13.log through the store, and a synthetic
+   tests/data/thirdparty/resnet50-v2-7_autotvm_tvm0.13.log through the store, and a synthetic
    measured layout_transform record for every key the cost model needs. TVM 0.19's tuners get the same
    three files through tests/oracle/time_tuners.py in .oracle-venv (which first checks that the layout log
    holds every key TVM asks for, so nothing is benchmarked).
@@ -31,8 +31,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.paths import RESNET50_LOG  # noqa: E402
 
-R50_LOG = Path("/work/shared/data/thirdparty/resnet50-v2-7_autotvm_tvm0.13.log")
 ORACLE_PY = ROOT / ".oracle-venv" / "bin" / "python"
 ORACLE_DIR = ROOT / "tests" / "oracle"
 DAG_CANDIDATES = 20
@@ -191,10 +192,10 @@ def resnet50_inputs(tmp: Path) -> Inputs:
     path = model.save(tmp / "resnet50_v2.onnx")
     graph = onnx_model_to_graph(model.proto, str(path))
     store = Store.open(":memory:")
-    tuning = store.tuning_records([store.ingest_paths([str(R50_LOG)])[0].upload_id])
+    tuning = store.tuning_records([store.ingest_paths([str(RESNET50_LOG)])[0].upload_id])
     transforms, n_keys = _measured_transforms(store, graph, tuning, tmp / "resnet50_layout.log", seed=0)
     store.close()
-    return Inputs("ResNet-50", graph, tuning, transforms, path, R50_LOG, tmp / "resnet50_layout.log", n_keys)
+    return Inputs("ResNet-50", graph, tuning, transforms, path, RESNET50_LOG, tmp / "resnet50_layout.log", n_keys)
 
 
 def dag_inputs(tmp: Path, n_convs: int, seed: int) -> tuple[Inputs, str]:

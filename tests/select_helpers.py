@@ -8,7 +8,6 @@ import json
 from tvmviz.graph.model import ConvAttrs, LayoutGraph, Node
 from tvmviz.records import TransformRecord, TuningRecord
 
-DATA = "/work/shared/data"
 
 
 def load_logs(tuning_paths, transform_paths=()):

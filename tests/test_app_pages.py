@@ -17,10 +17,11 @@ from pathlib import Path
 import onnx
 import pyarrow as pa
 import pytest
+from tests.paths import ORACLE_EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_logs" / "resnet18"
-ORACLE_LOG = ROOT.parent / "shared" / "data" / "oracle_example" / "tuning.log"
+ORACLE_LOG = ORACLE_EXAMPLE / "tuning.log"
 os.environ["TVMVIZ_DB"] = os.path.join(tempfile.mkdtemp(prefix="tvmviz-apptest-"), "app.duckdb")
 
 from streamlit.testing.v1 import AppTest  # noqa: E402  (after TVMVIZ_DB: the app reads it on first start)

@@ -17,11 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.paths import ORACLE_EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-ORACLE_LOG = ROOT.parent / "shared" / "data" / "oracle_example" / "tuning.log"
+ORACLE_LOG = ORACLE_EXAMPLE / "tuning.log"
 SAMPLE = ROOT / "sample_logs" / "resnet18"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]

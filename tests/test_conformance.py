@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import ORACLE_EXAMPLE
 from tvmviz import synth
 
 ROOT = Path(__file__).resolve().parent.parent
 ORACLE_PYTHON = ROOT / ".oracle-venv" / "bin" / "python"
 RUN_TUNER = ROOT / "tests" / "oracle" / "run_tuner.py"
 CACHE_DIR = ROOT / "test-artifacts" / "oracle-cache"
-EXAMPLE = ROOT.parent / "shared" / "data" / "oracle_example"
 N_MODELS = 24
 SEED = 5
 MODES = ("measured", "inferred")
@@ -176,10 +176,10 @@ def test_oracle_reproduces_the_recorded_example(tmp_path):
     """run_tuner.py on TVM's own unit-test graph gives the answer recorded with TVM 0.19."""
     require_oracle()
     out = tmp_path / "out.json"
-    subprocess.run([str(ORACLE_PYTHON), str(RUN_TUNER), "run1", str(EXAMPLE / "model.onnx"),
-                    str(EXAMPLE / "tuning.log"), str(EXAMPLE / "layout_transform.log"), "inferred", str(out)],
+    subprocess.run([str(ORACLE_PYTHON), str(RUN_TUNER), "run1", str(ORACLE_EXAMPLE / "model.onnx"),
+                    str(ORACLE_EXAMPLE / "tuning.log"), str(ORACLE_EXAMPLE / "layout_transform.log"), "inferred", str(out)],
                    check=True, capture_output=True, env=dict(os.environ, TOPHUB_LOCATION="NONE"))
-    got, want = json.loads(out.read_text()), json.loads((EXAMPLE / "expected.json").read_text())
+    got, want = json.loads(out.read_text()), json.loads((ORACLE_EXAMPLE / "expected.json").read_text())
     for solver in ("dp", "pbqp"):
         assert [(e["onnx_node_name"], e["ic_bn"], e["oc_bn"], e["entity"]) for e in got[solver]] == \
             [(e["onnx_node_name"], e["ic_bn"], e["oc_bn"], e["entity"]) for e in want[solver]]
@@ -192,8 +192,8 @@ def test_oracle_refuses_to_benchmark_a_missing_measured_transform(tmp_path):
     """measured mode with a layout log lacking needed keys is an error, never a benchmark on this machine."""
     require_oracle()
     out = tmp_path / "out.json"
-    proc = subprocess.run([str(ORACLE_PYTHON), str(RUN_TUNER), "run1", str(EXAMPLE / "model.onnx"),
-                           str(EXAMPLE / "tuning.log"), str(EXAMPLE / "layout_transform.log"), "measured", str(out)],
+    proc = subprocess.run([str(ORACLE_PYTHON), str(RUN_TUNER), "run1", str(ORACLE_EXAMPLE / "model.onnx"),
+                           str(ORACLE_EXAMPLE / "tuning.log"), str(ORACLE_EXAMPLE / "layout_transform.log"), "measured", str(out)],
                           capture_output=True, text=True, env=dict(os.environ, TOPHUB_LOCATION="NONE"))
     assert proc.returncode == 1
     assert "10 needed layout_transform records missing" in proc.stderr

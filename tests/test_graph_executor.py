@@ -13,12 +13,10 @@ import pytest
 from tvmviz.errors import TvmvizError
 from tvmviz.graph.executor_graph import _fused_ops, load_executor_graph
 from tvmviz.graph.model import workload_key
+from tests.paths import R18, THIRDPARTY, RESNET50_LOG
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-R18 = DATA / "tvm019" / "resnet18"
-DUMP = R18 / "dbg" / "_tvmdbg_device_CPU_0" / "_tvmdbg_graph_dump.json"
-R50 = DATA / "thirdparty" / "resnet50-v2-7_graph_executor.json"
-R50_LOG = DATA / "thirdparty" / "resnet50-v2-7_autotvm_tvm0.13.log"
+DUMP = R18 / "_tvmdbg_graph_dump.json"
+R50 = THIRDPARTY / "resnet50-v2-7_graph_executor.json"
 
 
 def _last_factor(entity, knob):
@@ -77,7 +75,7 @@ def test_resnet50_counts_and_workloads_against_its_tuning_log():
     assert len(g.convs()) == 53
     assert sum(n.op == "layout_transform" for n in g.nodes) == 50
     tuned = set()
-    for line in R50_LOG.read_text().splitlines():
+    for line in RESNET50_LOG.read_text().splitlines():
         rec = json.loads(line)
         if rec["input"][1] == "conv2d_NCHWc.x86":
             tuned.add(workload_key([rec["input"][1], *rec["input"][2]]))

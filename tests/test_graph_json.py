@@ -12,8 +12,8 @@ from tvmviz.errors import TvmvizError
 from tvmviz.graph.executor_graph import load_executor_graph
 from tvmviz.graph.json_format import from_json, to_json
 from tvmviz.graph.onnx_import import load_onnx
+from tests.paths import R18, ORACLE_EXAMPLE
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def _full(g):
@@ -22,12 +22,12 @@ def _full(g):
 
 @pytest.fixture(scope="module")
 def r18_obj():
-    return to_json(load_onnx(DATA / "tvm019" / "resnet18" / "resnet18.onnx"))
+    return to_json(load_onnx(R18 / "resnet18.onnx"))
 
 
 @pytest.mark.parametrize("load", [
-    lambda: load_onnx(DATA / "oracle_example" / "model.onnx"),
-    lambda: load_executor_graph(DATA / "tvm019" / "resnet18" / "graph.json"),
+    lambda: load_onnx(ORACLE_EXAMPLE / "model.onnx"),
+    lambda: load_executor_graph(R18 / "graph.json"),
 ])
 def test_round_trip_through_json_text(load):
     g = load()

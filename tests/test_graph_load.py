@@ -12,10 +12,9 @@ from tvmviz.errors import TvmvizError
 from tvmviz.graph.json_format import to_json
 from tvmviz.graph.load import load_graph
 from tvmviz.graph.onnx_import import load_onnx
+from tests.paths import R18, ORACLE_EXAMPLE
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-EXAMPLE = DATA / "oracle_example" / "model.onnx"
-R18 = DATA / "tvm019" / "resnet18"
+EXAMPLE = ORACLE_EXAMPLE / "model.onnx"
 
 
 def test_onnx_under_a_json_name(tmp_path):
@@ -37,9 +36,11 @@ def test_executor_json_dump_and_folder(tmp_path):
     p = tmp_path / "whatever.bin"
     shutil.copy(R18 / "graph.json", p)
     assert len(load_graph(p).convs()) == 20
-    dump = R18 / "dbg" / "_tvmdbg_device_CPU_0"
-    assert len(load_graph(dump / "_tvmdbg_graph_dump.json").convs()) == 20
-    assert len(load_graph(R18 / "dbg").convs()) == 20
+    assert len(load_graph(R18 / "_tvmdbg_graph_dump.json").convs()) == 20
+    dump = tmp_path / "dbg" / "_tvmdbg_device_CPU_0"  # the debug executor's own folder layout
+    dump.mkdir(parents=True)
+    shutil.copy(R18 / "_tvmdbg_graph_dump.json", dump)
+    assert len(load_graph(tmp_path / "dbg").convs()) == 20
 
 
 @pytest.mark.parametrize("content, message", [

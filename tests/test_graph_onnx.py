@@ -1,7 +1,7 @@
 """ONNX -> LayoutGraph through TVM Relax, in TVM 0.19's graph-tuner node order.
 
 Expected values come from TVM's real outputs (the ResNet-18 tuning session and the oracle example in
-../shared/data, and - in the oracle test - TVM 0.19's own Relay import of each model) or from the
+sample_logs/ and tests/data/, and - in the oracle test - TVM 0.19's own Relay import of each model) or from the
 post-order rule worked out by hand on small graphs.
 """
 
@@ -20,11 +20,9 @@ from onnx import TensorProto, helper, numpy_helper
 from tvmviz.errors import TvmvizError
 from tvmviz.graph.model import workload_key
 from tvmviz.graph.onnx_import import load_onnx
+from tests.paths import ORACLE_EXAMPLE, R18
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
-R18 = DATA / "tvm019" / "resnet18"
-EXAMPLE = DATA / "oracle_example"
 ORACLE_PYTHON = ROOT / ".oracle-venv" / "bin" / "python"
 F = TensorProto.FLOAT
 
@@ -180,11 +178,11 @@ def test_resnet18_weights_are_not_nodes_and_names_are_onnx_names(resnet18):
 
 
 def test_oracle_example_names_and_workloads_match_tvm(tmp_path):
-    expected = json.loads((EXAMPLE / "expected.json").read_text())
-    g = load_onnx(EXAMPLE / "model.onnx")
+    expected = json.loads((ORACLE_EXAMPLE / "expected.json").read_text())
+    g = load_onnx(ORACLE_EXAMPLE / "model.onnx")
     assert [c.name for c in g.convs()] == [e["onnx_node_name"] for e in expected["dp"]]
     assert [c.conv.workload() for c in g.convs()] == [e["workload"] for e in expected["dp"]]
-    tuned = {workload_key([r["input"][1], *r["input"][2]]) for r in map(json.loads, (EXAMPLE / "tuning.log").read_text().splitlines())}
+    tuned = {workload_key([r["input"][1], *r["input"][2]]) for r in map(json.loads, (ORACLE_EXAMPLE / "tuning.log").read_text().splitlines())}
     assert all(c.conv.workload_key() in tuned for c in g.convs())
     add = g.by_name("add0")
     assert add.op == "add" and [g.nodes[i].name for i in add.inputs] == ["conv1", "conv2"]

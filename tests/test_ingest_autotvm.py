@@ -1,4 +1,4 @@
-"""AutoTVM logs into DuckDB: real files from ../shared/data, and every kind of bad input."""
+"""AutoTVM logs into DuckDB: real files from sample_logs/ and tests/data/, and every kind of bad input."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ import pytest
 
 from tvmviz.ingest import autotvm
 from tvmviz.store import Store
+from tests.paths import R18, THIRDPARTY
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-R18 = DATA / "tvm019" / "resnet18"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -65,7 +64,7 @@ def test_real_tuning_log_typed_columns_match_the_file(store):
 
 
 def test_failed_trials_are_counted_by_error_name(store):
-    path = DATA / "thirdparty" / "resnet50-v2-7_autotvm_tvm0.13.log"
+    path = THIRDPARTY / "resnet50-v2-7_autotvm_tvm0.13.log"
     expected = Counter(rec["result"][1] for rec in json_lines(path) if rec["result"][1] != 0)
     r = only(store.ingest_paths([path]))
     assert r.rows == 1000
@@ -94,7 +93,7 @@ def test_graph_tuner_output_is_flagged_as_selection(store):
 
 
 def test_version_01_and_02_of_tophub_give_the_same_workloads(store):
-    v1, v2 = store.ingest_paths([DATA / "thirdparty" / "tophub_llvm_v0.01.log", DATA / "thirdparty" / "tophub_llvm_v0.04.log"])
+    v1, v2 = store.ingest_paths([THIRDPARTY / "tophub_llvm_v0.01.log", THIRDPARTY / "tophub_llvm_v0.04.log"])
     assert v1.rows == v2.rows == 35
     by_upload = lambda u: [(r.workload, r.ic_bn, r.oc_bn, r.cost0) for r in store.tuning_records(upload_ids=[u])]
     assert by_upload(v1.upload_id) == by_upload(v2.upload_id)
@@ -155,7 +154,7 @@ def test_unknown_keys_are_ignored(store):
 
 
 def test_mixed_versions_in_one_file(store):
-    v01 = (DATA / "thirdparty" / "tophub_llvm_v0.01.log").read_text().splitlines()[2]
+    v01 = (THIRDPARTY / "tophub_llvm_v0.01.log").read_text().splitlines()[2]
     r = ingest_text(store, "\n".join([GOOD[0], v01]))
     assert r.rows == 2
     assert sorted(v for (v,) in store.con.execute("SELECT version FROM autotvm_record").fetchall()) == [0.1, 0.2]
@@ -231,7 +230,7 @@ def test_delete_upload_removes_its_rows_only(store):
 
 
 def test_best_per_pair_counts_trials_and_failures(store):
-    path = DATA / "thirdparty" / "resnet50-v2-7_autotvm_tvm0.13.log"
+    path = THIRDPARTY / "resnet50-v2-7_autotvm_tvm0.13.log"
     store.ingest_paths([path])
     recs = [r for r in json_lines(path) if r["input"][1] == "conv2d_NCHWc.x86"]
     first = recs[0]

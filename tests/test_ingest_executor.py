@@ -17,19 +17,17 @@ import pytest
 from tvmviz.errors import TvmvizError
 from tvmviz.ingest import executor, onednn
 from tvmviz.ingest.base import Source
+from tests.paths import DATA, R18, R18_META, THIRDPARTY, ONEDNN_VERBOSE
 
-DATA = Path("/work/shared/data")
-RUN = DATA / "tvm019" / "resnet18"
-DBG = RUN / "dbg" / "_tvmdbg_device_CPU_0"
-GRAPH_JSON = RUN / "graph.json"
-RESNET50_JSON = DATA / "thirdparty" / "resnet50-v2-7_graph_executor.json"
-GRAPH_DUMP = DBG / "_tvmdbg_graph_dump.json"
-TRACE = DBG / "_tvmdbg_execution_trace.json"
-TABLE = RUN / "debug_profile.txt"
-REPORT_JSON = RUN / "profiler_report.json"
-REPORT_TXT = RUN / "profiler_report.txt"
 
-pytestmark = pytest.mark.skipif(not GRAPH_JSON.exists(), reason="shared data not mounted")
+GRAPH_JSON = R18 / "graph.json"
+RESNET50_JSON = THIRDPARTY / "resnet50-v2-7_graph_executor.json"
+GRAPH_DUMP = R18 / "_tvmdbg_graph_dump.json"
+TRACE = R18 / "_tvmdbg_execution_trace.json"
+TABLE = R18 / "debug_profile.txt"
+REPORT_JSON = R18_META / "profiler_report.json"
+REPORT_TXT = R18_META / "profiler_report.txt"
+
 
 REAL_KINDS = {
     GRAPH_JSON: "graph_executor_json",
@@ -91,18 +89,18 @@ def test_sniff_real_files(path):
 @pytest.mark.parametrize(
     "path",
     [
-        RUN / "tuning.log",
-        RUN / "layout_transform.log",
-        RUN / "opt_dp.log",
-        DATA / "thirdparty" / "tophub_llvm_v0.01.log",
-        DATA / "thirdparty" / "tophub_llvm_v0.04.log",
-        DATA / "thirdparty" / "resnet50-v2-7_autotvm_tvm0.13.log",
-        RUN / "graph_tuner_choices.json",
-        RUN / "tasks.json",
-        RUN / "timings.json",
-        RUN / "env.json",
-        RUN / "resnet18.onnx",
-        DATA / "onednn" / "resnet18_avx2_onednn3.12_verbose.txt",
+        R18 / "tuning.log",
+        R18 / "layout_transform.log",
+        R18 / "opt_dp.log",
+        THIRDPARTY / "tophub_llvm_v0.01.log",
+        THIRDPARTY / "tophub_llvm_v0.04.log",
+        THIRDPARTY / "resnet50-v2-7_autotvm_tvm0.13.log",
+        R18_META / "graph_tuner_choices.json",
+        R18_META / "tasks.json",
+        R18_META / "timings.json",
+        R18_META / "env.json",
+        R18 / "resnet18.onnx",
+        ONEDNN_VERBOSE,
         DATA / "README.md",
     ],
     ids=lambda p: p.name,
@@ -144,7 +142,7 @@ def test_resnet18_graph_json_blocks_match_the_graph_tuner_choices():
         "WHERE is_conv ORDER BY node_index"
     ).fetchall()
     # graph.json was built with apply_graph_best(opt_dp.log): its convs carry the DP choices.
-    choices = json.loads((RUN / "graph_tuner_choices.json").read_text())["dp"]
+    choices = json.loads((R18_META / "graph_tuner_choices.json").read_text())["dp"]
     assert sorted((ic, oc) for ic, oc, *_ in convs) == sorted((c["ic_bn"], c["oc_bn"]) for c in choices)
     for ic_bn, oc_bn, shape, data_layout, out_layout, kernel_layout in convs:
         assert json.loads(shape)[-1] == oc_bn  # the 5-D output shape ends in the block

@@ -6,9 +6,9 @@ from pathlib import Path
 from tvmviz.graph.json_format import to_json
 from tvmviz.graph.load import load_graph
 from tvmviz.store import Store
+from tests.paths import R18
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-ONNX = DATA / "tvm019" / "resnet18" / "resnet18.onnx"
+ONNX = R18 / "resnet18.onnx"
 
 
 def test_onnx_upload_round_trips_to_the_imported_graph(tmp_path):

@@ -18,12 +18,11 @@ from tvmviz.errors import TvmvizError
 from tvmviz.graph.model import workload_key
 from tvmviz.ingest import executor, onednn
 from tvmviz.ingest.base import Source
+from tests.paths import DATA, R18, THIRDPARTY, ONEDNN_VERBOSE
 
-DATA = Path("/work/shared/data")
-VERBOSE = DATA / "onednn" / "resnet18_avx2_onednn3.12_verbose.txt"
-TVM_TUNING_LOG = DATA / "tvm019" / "resnet18" / "tuning.log"
+VERBOSE = ONEDNN_VERBOSE
+TVM_TUNING_LOG = R18 / "tuning.log"
 
-pytestmark = pytest.mark.skipif(not VERBOSE.exists(), reason="shared data not mounted")
 
 # Older forms, as DNNL 1.x and MKL-DNN 0.x print them (see the data README and the oneDNN docs).
 OLD_FORM_LOG = "\n".join(
@@ -88,9 +87,9 @@ def test_sniff_tells_verbose_logs_from_everything_else():
     assert onednn.sniff(OLD_FORM_LOG.encode()) == "onednn_verbose"
     others = [
         TVM_TUNING_LOG,
-        DATA / "thirdparty" / "tophub_llvm_v0.01.log",
-        DATA / "tvm019" / "resnet18" / "graph.json",
-        DATA / "tvm019" / "resnet18" / "debug_profile.txt",
+        THIRDPARTY / "tophub_llvm_v0.01.log",
+        R18 / "graph.json",
+        R18 / "debug_profile.txt",
         DATA / "README.md",
     ]
     for path in others:

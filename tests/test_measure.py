@@ -17,8 +17,8 @@ from tvmviz.measure import (
 from tvmviz.measure.cli import conv_tasks, parse_kernels
 from tvmviz.measure.conv import ConvReference, check_conv_output, compile_candidate, pack_data, pack_kernel
 from tvmviz.store import Store
+from tests.paths import R18, R18_META
 
-R18 = "/work/shared/data/tvm019/resnet18"
 FAST = TimingPolicy(repeat=3, min_repeat_ms=0.2)
 
 
@@ -53,7 +53,7 @@ def test_config_index_and_entity_match_every_record_of_tvms_tuning_log():
 
 
 def test_config_space_sizes_match_tvms_tasks():
-    for task in json.load(open(f"{R18}/tasks.json")):
+    for task in json.load(open(f"{R18_META}/tasks.json")):
         workload = json.loads(task["workload"].replace("(", "[").replace(")", "]").replace("'", '"'))
         assert len(ConvSpace.of(conv_attrs(workload))) == task["config_space_size"]
 

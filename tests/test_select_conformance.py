@@ -1,28 +1,27 @@
-"""The selector against TVM 0.19's real answers (files in /work/shared/data)."""
+"""The selector against TVM 0.19's real answers (files in sample_logs/ and tests/data/)."""
 
 import json
 
 import pytest
 
-from tests.select_helpers import DATA, load_logs
+from tests.select_helpers import load_logs
 from tvmviz.graph.onnx_import import load_onnx
 from tvmviz.select import SelectOptions, select
 from tvmviz.select.pbqp import pbqp_objective
+from tests.paths import R18, R18_META, ORACLE_EXAMPLE
 
-ORACLE = f"{DATA}/oracle_example"
-R18 = f"{DATA}/tvm019/resnet18"
 
 
 @pytest.fixture(scope="module")
 def oracle():
-    tuning, transforms = load_logs([f"{ORACLE}/tuning.log"], [f"{ORACLE}/layout_transform.log"])
-    return load_onnx(f"{ORACLE}/model.onnx"), tuning, transforms, json.load(open(f"{ORACLE}/expected.json"))
+    tuning, transforms = load_logs([f"{ORACLE_EXAMPLE}/tuning.log"], [f"{ORACLE_EXAMPLE}/layout_transform.log"])
+    return load_onnx(f"{ORACLE_EXAMPLE}/model.onnx"), tuning, transforms, json.load(open(f"{ORACLE_EXAMPLE}/expected.json"))
 
 
 @pytest.fixture(scope="module")
 def resnet18():
     tuning, transforms = load_logs([f"{R18}/tuning.log"], [f"{R18}/layout_transform.log"])
-    return load_onnx(f"{R18}/resnet18.onnx"), tuning, transforms, json.load(open(f"{R18}/graph_tuner_choices.json"))
+    return load_onnx(f"{R18}/resnet18.onnx"), tuning, transforms, json.load(open(f"{R18_META}/graph_tuner_choices.json"))
 
 
 @pytest.mark.parametrize("solver", ["dp", "pbqp", "exact"])

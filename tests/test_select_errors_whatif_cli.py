@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from tests.select_helpers import DATA, GraphMaker, load_logs
+from tests.select_helpers import GraphMaker, load_logs
 from tvmviz.cli import main
 from tvmviz.errors import TvmvizError
 from tvmviz.graph.onnx_import import load_onnx
 from tvmviz.select import Scenario, SelectOptions, explain_node, regret_table, run_scenario, select
+from tests.paths import R18, R18_META
 
-R18 = f"{DATA}/tvm019/resnet18"
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_cli_select_json_and_opt_log(tmp_path, capsys):
     for key in ("solver", "cost_model", "total_cost_s", "kernel_cost_s", "transform_cost_s", "optimal", "gap_s",
                 "nodes", "edges"):
         assert key in doc
-    want = json.load(open(f"{R18}/graph_tuner_choices.json"))["dp"]
+    want = json.load(open(f"{R18_META}/graph_tuner_choices.json"))["dp"]
     assert [(n["ic_bn"], n["oc_bn"]) for n in doc["nodes"]] == [(e["ic_bn"], e["oc_bn"]) for e in want]
     assert doc["nodes"][0]["workload"][0] == "conv2d_NCHWc.x86" and doc["nodes"][0]["name"] == "conv1_1"
     assert {e["source"] for e in doc["edges"]} <= {"measured", "estimated", "missing"}

@@ -13,9 +13,8 @@ import pytest
 from onnx import shape_inference
 
 from tvmviz import synth
+from tests.paths import RESNET50_LOG
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-RESNET50_LOG = DATA / "thirdparty" / "resnet50-v2-7_autotvm_tvm0.13.log"
 
 
 @pytest.fixture(scope="module")
