@@ -9,7 +9,7 @@ from tvmviz.cli import main
 from tvmviz.errors import TvmvizError
 from tvmviz.graph.onnx_import import load_onnx
 from tvmviz.select import Scenario, SelectOptions, explain_node, regret_table, run_scenario, select
-from tests.paths import R18, R18_META
+from tests.paths import R18, R18_META, ROOT
 
 
 
@@ -167,3 +167,16 @@ def test_cli_explain_markdown(capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert text.startswith("# layer2.0.conv1_14") and "| 64c->16c |" in text and "chosen" in text
+
+
+def test_readme_true_cost_model_example_runs_and_its_error_names_the_flag(capsys):
+    """The README's `--cost-model true` example works as printed; without the flag it says which one."""
+    readme = (ROOT / "README.md").read_text()
+    example = next(line for line in readme.splitlines() if "--cost-model true" in line and "python -m tvmviz" in line)
+    args = example.split("python -m tvmviz", 1)[1].split()
+    assert "--estimate-transforms" in args
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["cost_model"] == "true"
+    rc = main([a for a in args if a != "--estimate-transforms"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "real tensor shapes" in err and "--estimate-transforms" in err

@@ -10,18 +10,32 @@ import argparse
 import json
 import sys
 
+from tvmviz.cli_format import HelpFormatter, example
 from tvmviz.errors import TvmvizError
 from tvmviz.measure import cli as measure_cli
 from tvmviz.select import cli as select_cli
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tvmviz", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+EXAMPLE = """example, on the sample logs:
+  python -m tvmviz ingest sample_logs/resnet18 --label "resnet18 znver3"
+  python -m tvmviz select --graph sample_logs/resnet18/resnet18.onnx --tuning-log sample_logs/resnet18/tuning.log \\
+      --transform-log sample_logs/resnet18/layout_transform.log --format markdown
+
+each command's --help shows its options, their defaults and an example."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tvmviz", description="tvmviz: the library's commands for scripts and CI.", epilog=EXAMPLE,
+                                     formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_ingest_parsers(sub)
     select_cli.add_parsers(sub)
     measure_cli.add_parsers(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except TvmvizError as e:
@@ -34,7 +48,8 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_ingest_parsers(sub) -> None:
-    p = sub.add_parser("ingest", help="store logs (files, folders, zips) in the database")
+    p = sub.add_parser("ingest", help="store logs (files, folders, zips) in the database",
+                       **example("python -m tvmviz ingest sample_logs/resnet18 --label 'resnet18 znver3' --uploader ana"))
     p.add_argument("paths", nargs="+", metavar="FILE|DIR")
     add_db_argument(p)
     p.add_argument("--label", help="run label, e.g. 'resnet18 znver3'")
@@ -43,10 +58,20 @@ def _add_ingest_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
     p.set_defaults(func=_cmd_ingest)
 
-    p = sub.add_parser("uploads", help="list what is stored")
+    p = sub.add_parser("uploads", help="list what is stored (works while the app runs: reads a snapshot)",
+                       **example("python -m tvmviz uploads --db tvmviz.duckdb --json"))
     add_db_argument(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON array, an object per upload")
     p.set_defaults(func=_cmd_uploads)
+
+    p = sub.add_parser("export", help="write every table to Parquet (or CSV) files any tool reads, "
+                                      "even while the app holds the database",
+                       **example("python -m tvmviz export --db tvmviz.duckdb -o tvmviz-export\n"
+                                 "duckdb -c \"SELECT count(*) FROM 'tvmviz-export/autotvm_record.parquet'\""))
+    add_db_argument(p)
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="a new or empty folder")
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="file format")
+    p.set_defaults(func=_cmd_export)
 
 
 def _cmd_ingest(args) -> int:
@@ -92,10 +117,27 @@ def _describe_report(r) -> str:
     return "\n  ".join(parts)
 
 
-def _cmd_uploads(args) -> int:
+def _open_for_reading(db):
     from tvmviz.store import Store
 
-    store = Store.open(args.db)
+    store = Store.open_for_reading(db)
+    if store.snapshot_note:
+        print(f"note: {store.snapshot_note}", file=sys.stderr)
+    return store
+
+
+def _cmd_export(args) -> int:
+    store = _open_for_reading(args.db)
+    try:
+        files = store.export(args.out, args.format)
+    finally:
+        store.close()
+    print(f"wrote {len(files)} files to {args.out}: {', '.join(files)}")
+    return 0
+
+
+def _cmd_uploads(args) -> int:
+    store = _open_for_reading(args.db)
     uploads = store.uploads()
     store.close()
     if args.json:

@@ -79,6 +79,11 @@ class Upload:
     tvm_version: str | None
 
 
+def _sql_literal(text: str) -> str:
+    """A string inside single quotes in SQL (EXPORT DATABASE takes no bound parameters)."""
+    return text.replace("'", "''")
+
+
 def default_db_path() -> str:
     return os.environ.get("TVMVIZ_DB") or DEFAULT_DB
 
@@ -88,6 +93,8 @@ class Store:
         self.con = con
         self.path = path
         self.files_dir = None if path == ":memory:" else Path(f"{path}.files")
+        self.snapshot_dir: str | None = None
+        self.snapshot_note: str | None = None
 
     @classmethod
     def open(cls, path: str | None = None, read_only: bool = False) -> "Store":
@@ -107,12 +114,57 @@ class Store:
             store._create_schema()
         return store
 
+    @classmethod
+    def open_for_reading(cls, path: str | None = None) -> "Store":
+        """A read-only store; when another process (a running app) holds DuckDB's lock, a snapshot copy.
+
+        DuckDB lets one process open a file read-write and no other process open it at all, so readers
+        work on a copy of the file and its WAL taken now; ``snapshot_note`` then says so."""
+        path = path or default_db_path()
+        if path == ":memory:" or not os.path.exists(path):
+            raise TvmvizError(f"no database at {path}: store logs first (python -m tvmviz ingest FILE... --db {path})")
+        try:
+            return cls.open(path, read_only=True)
+        except TvmvizError as e:
+            if "in use by another process" not in str(e):
+                raise
+        tmp = tempfile.mkdtemp(prefix="tvmviz-snapshot-")
+        copy = os.path.join(tmp, os.path.basename(path))
+        try:
+            shutil.copyfile(path, copy)
+            if os.path.exists(f"{path}.wal"):
+                shutil.copyfile(f"{path}.wal", f"{copy}.wal")
+            con = duckdb.connect(copy)  # read-write so DuckDB may replay the copied WAL; the copy is ours
+        except (OSError, duckdb.Error) as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise TvmvizError(f"database {path} is in use by another process and a snapshot copy failed ({e}); "
+                              "try again, or stop that process") from None
+        con.execute("SET enable_progress_bar = false")
+        store = cls(con, path)
+        store.snapshot_dir = tmp
+        store.snapshot_note = (f"{path} is in use by another process (a running tvmviz app?): "
+                               f"read from a snapshot copy taken at {datetime.now().isoformat(timespec='seconds')}")
+        return store
+
+    def export(self, out_dir: str, fmt: str = "parquet") -> list[str]:
+        """Every table as a file in ``out_dir`` via DuckDB's EXPORT DATABASE (plus schema.sql, load.sql)."""
+        if fmt not in ("parquet", "csv"):
+            raise TvmvizError(f"export format {fmt!r}: choose parquet or csv")
+        out = Path(out_dir)
+        if out.exists() and any(out.iterdir()):
+            raise TvmvizError(f"{out_dir} is not empty: give a new or empty folder")
+        out.mkdir(parents=True, exist_ok=True)
+        self.con.execute(f"EXPORT DATABASE '{_sql_literal(str(out))}' (FORMAT {fmt})")
+        return sorted(p.name for p in out.iterdir())
+
     def cursor(self) -> "Store":
         """A store on a new cursor of the same connection (one per app session)."""
         return Store(self.con.cursor(), self.path)
 
     def close(self) -> None:
         self.con.close()
+        if self.snapshot_dir:
+            shutil.rmtree(self.snapshot_dir, ignore_errors=True)
 
     def _create_schema(self) -> None:
         self.con.execute(_UPLOAD_SCHEMA)

@@ -7,6 +7,7 @@ import re
 import sys
 import time
 
+from tvmviz.cli_format import example
 from tvmviz.errors import TvmvizError
 
 DEFAULT_OUT = "tvmviz_measured.log"
@@ -14,20 +15,22 @@ DEFAULT_OUT = "tvmviz_measured.log"
 
 def add_parsers(subparsers) -> None:
     p = subparsers.add_parser(
-        "measure", help="measure layout transforms and conv2d candidates on this CPU with TVM, as AutoTVM records")
+        "measure", help="measure layout transforms and conv2d candidates on this CPU with TVM, as AutoTVM records",
+        **example("python -m tvmviz measure --graph sample_logs/resnet18/resnet18.onnx --tuning-log sample_logs/resnet18/tuning.log \\\n"
+                  "    --transform-log sample_logs/resnet18/layout_transform.log --transforms missing --kernels 16 --out measured.log"))
     p.add_argument("--graph", required=True, metavar="MODEL", help="ONNX, graph-executor JSON or tvmviz graph JSON")
     p.add_argument("--tuning-log", action="append", default=[], metavar="LOG",
                    help="AutoTVM records: the candidates whose transforms are needed (repeatable)")
     p.add_argument("--transform-log", action="append", default=[], metavar="LOG",
                    help="layout_transform records already measured (repeatable)")
     p.add_argument("--transforms", choices=("missing", "all", "none"), default="missing",
-                   help="which needed transforms to measure (default: those without a record)")
+                   help="which needed transforms to measure: those without a record, all, none")
     p.add_argument("--kernels", metavar="X,...",
                    help="measure conv candidates: block sizes X (every ic_bn, oc_bn in the list that divides "
                         "the channels) and/or explicit pairs ICxOC, e.g. 16,32 or 8x16")
     p.add_argument("--nodes", metavar="NAME,...", help="only these conv nodes for --kernels (default: every conv)")
     p.add_argument("--trials", type=int, default=8, metavar="N",
-                   help="schedules swept per (workload, ic_bn, oc_bn) (default 8)")
+                   help="schedules swept per (workload, ic_bn, oc_bn)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="LOG", help=f"AutoTVM log to write (default {DEFAULT_OUT})")
     p.add_argument("--append", action="store_true", help="append to --out instead of replacing it")
     p.add_argument("--cost-model", choices=("tvm", "true"), default="tvm",

@@ -7,20 +7,25 @@ import json
 import re
 import sys
 
+from tvmviz.cli_format import example
 from tvmviz.errors import TvmvizError
 
 
 def add_parsers(subparsers) -> None:
-    p = subparsers.add_parser("select", help="choose every conv2d's layout as TVM's graph tuner does")
+    p = subparsers.add_parser("select", help="choose every conv2d's layout as TVM's graph tuner does", **example(
+        "python -m tvmviz select --graph sample_logs/resnet18/resnet18.onnx --tuning-log sample_logs/resnet18/tuning.log \\\n"
+        "    --transform-log sample_logs/resnet18/layout_transform.log --solver pbqp --pin conv1_1=3x16 --format json"))
     _common(p)
-    p.add_argument("--format", choices=("json", "markdown"), default="markdown")
+    p.add_argument("--format", choices=("json", "markdown"), default="markdown", help="what to print")
     p.add_argument("--write-opt-log", metavar="FILE", help="write the choice as AutoTVM records (apply_graph_best)")
     p.set_defaults(func=cmd_select)
 
-    p = subparsers.add_parser("explain", help="why one conv2d got its layout: every candidate's costs and regret")
+    p = subparsers.add_parser("explain", help="why one conv2d got its layout: every candidate's costs and regret",
+                              **example("python -m tvmviz explain --graph sample_logs/resnet18/resnet18.onnx --tuning-log sample_logs/resnet18/tuning.log "
+                                        "\\\n    --transform-log sample_logs/resnet18/layout_transform.log --node layer2.0.conv1_14"))
     _common(p)
     p.add_argument("--node", required=True, metavar="NAME", help="conv2d node name (ONNX node name)")
-    p.add_argument("--format", choices=("json", "markdown"), default="markdown")
+    p.add_argument("--format", choices=("json", "markdown"), default="markdown", help="what to print")
     p.set_defaults(func=cmd_explain)
 
 
@@ -31,13 +36,16 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="the graph tuner's layout_transform records (repeatable)")
     p.add_argument("--estimate-transforms", action="store_true",
                    help="price transforms without a record per element, as TVM's infer_layout=True")
-    p.add_argument("--solver", choices=("dp", "pbqp", "exact"), default="dp")
-    p.add_argument("--max-sch-num", type=int, default=20)
+    p.add_argument("--solver", choices=("dp", "pbqp", "exact"), default="dp",
+                   help="dp = TVM's DPTuner, pbqp = PBQPTuner, exact = the provable optimum")
+    p.add_argument("--max-sch-num", type=int, default=20, metavar="N",
+                   help="candidates kept per workload, as the graph tuner's max_sch_num")
     p.add_argument("--pin", action="append", default=[], metavar="NODE=ICxOC",
                    help="force a conv to (ic_bn, oc_bn), or NODE=X for any candidate with oc_bn X (repeatable)")
     p.add_argument("--exclude-x", action="append", type=int, default=[], metavar="X",
                    help="no candidate reading or writing NCHW{X}c (repeatable)")
-    p.add_argument("--cost-model", choices=("tvm", "true"), default="tvm")
+    p.add_argument("--cost-model", choices=("tvm", "true"), default="tvm",
+                   help="tvm = TVM's objective with its quirks; true = real tensor shapes (docs/cost_model.md)")
 
 
 def parse_pin(text: str):

@@ -470,10 +470,13 @@ class _TransformBuilder:
                 self._merge_edges(k)
         if self.missing and not p.options.allow_missing_transforms:
             shape, src, dst, dtype = self.missing[0]
+            why = ("" if self.tvm else " (the true cost model keys transforms by real tensor shapes, which TVM's "
+                   "graph tuner never benchmarks, so its layout_transform log rarely has them)")
             raise TvmvizError(
                 f"{len(set(self.missing))} needed layout transforms have no record, e.g. layout_transform of "
-                f"{list(shape)} {dtype} {src}->{dst}; give the graph tuner's layout_transform log "
-                "(--transform-log) or estimate them per element (--estimate-transforms)"
+                f"{list(shape)} {dtype} {src}->{dst}{why}; estimate them per element (--estimate-transforms), "
+                f"measure them here (python -m tvmviz measure --transforms missing --cost-model {p.cost_model} ...) "
+                "or give a layout_transform log that has them (--transform-log)"
             )
 
     def _conv_edge(self, c: int) -> None:
