@@ -2,10 +2,20 @@
 
 import streamlit as st
 
-from pages.common import ensure_sample_logs, get_store
+from pages.common import current_identity, ensure_sample_logs, get_store, team_server
 from tvmviz.errors import TvmvizError
 
 st.set_page_config(page_title="tvmviz", layout="wide")
+if team_server():
+    if not st.user.is_logged_in:
+        st.title("tvmviz")
+        st.write("This is a team server: sign in to see and add your team's runs.")
+        st.button("Sign in", type="primary", on_click=st.login)
+        st.stop()
+    with st.sidebar:
+        me = current_identity()
+        st.text(f"Signed in as {me.name}" + (" (admin)" if me.admin else ""))  # text: a name is never Markdown
+        st.button("Sign out", on_click=st.logout)
 try:
     get_store()  # opens the database (sample_logs/ is stored on the first start, see ensure_sample_logs)
 except TvmvizError as e:

@@ -15,8 +15,9 @@ from pathlib import Path
 import streamlit as st
 
 from tvmviz.errors import TvmvizError
+from tvmviz.server import accounts
 from tvmviz.select import Scenario, SelectOptions, select
-from tvmviz.store import Store, default_db_path
+from tvmviz.store import Store, default_db_path, process_store
 
 SAMPLE_LOGS = Path(__file__).resolve().parents[1] / "sample_logs"
 SAMPLE_UPLOADER = "sample_logs"
@@ -29,9 +30,21 @@ EXEC_GRAPH_KINDS = ("debug_graph_dump", "graph_executor_json")
 PROFILE_KINDS = ("debug_profile_table", "chrome_trace", "profiler_report")
 
 
-@st.cache_resource
+def team_server() -> bool:
+    """Run by ``tvmviz serve`` (sign-in required) rather than as a local, one-user dashboard."""
+    return os.environ.get("TVMVIZ_TEAM_SERVER") == "1"
+
+
+def current_identity() -> accounts.Identity:
+    """Who is asking: the signed-in person on a team server, the machine's user locally."""
+    if not team_server():
+        return accounts.local_identity()
+    admins = list(st.secrets.get("tvmviz", {}).get("admins", []))
+    return accounts.oidc_identity(st.user.to_dict(), admins)
+
+
 def _process_store() -> Store:
-    return Store.open(default_db_path())
+    return process_store(default_db_path())
 
 
 class _SampleLogs:

@@ -14,6 +14,7 @@ from tvmviz.cli_format import HelpFormatter, example
 from tvmviz.errors import TvmvizError
 from tvmviz.measure import cli as measure_cli
 from tvmviz.select import cli as select_cli
+from tvmviz.server import cli as server_cli
 
 
 EXAMPLE = """example, on the sample logs:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ingest_parsers(sub)
     select_cli.add_parsers(sub)
     measure_cli.add_parsers(sub)
+    server_cli.add_parsers(sub)
     return parser
 
 
@@ -56,6 +58,8 @@ def _add_ingest_parsers(sub) -> None:
     p.add_argument("--uploader", help="who the logs come from")
     p.add_argument("--kind", help="skip sniffing and read every file as this kind")
     p.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
+    p.add_argument("--server", metavar="URL", help="push to a team server's API instead of a local database")
+    p.add_argument("--token", help="API token for --server (tvmviz token create)")
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("uploads", help="list what is stored (works while the app runs: reads a snapshot)",
@@ -75,6 +79,8 @@ def _add_ingest_parsers(sub) -> None:
 
 
 def _cmd_ingest(args) -> int:
+    if args.server:
+        return _push(args)
     from tqdm import tqdm
 
     from tvmviz.store import Store
@@ -100,6 +106,26 @@ def _cmd_ingest(args) -> int:
             print(_describe_report(r))
     stored = any(r.upload_id is not None for r in reports)
     return 0 if stored else 2
+
+
+def _push(args) -> int:
+    """ingest --server: each file through the team server's API; the same reports and exit codes."""
+    from tvmviz.server.client import push_file
+    from tvmviz.store import IngestReport
+
+    if not args.token:
+        raise TvmvizError("--server needs --token (ask the server's admin: tvmviz token create)")
+    if args.uploader or args.kind or args.db:
+        raise TvmvizError("--uploader, --kind and --db do not apply with --server: the server knows who you are")
+    reports = []
+    for path in args.paths:
+        reports += [IngestReport(**r) for r in push_file(args.server, args.token, path, label=args.label)]
+    if args.json:
+        print(json.dumps([r.to_json() for r in reports], indent=1))
+    else:
+        for r in reports:
+            print(_describe_report(r))
+    return 0 if any(r.upload_id is not None for r in reports) else 2
 
 
 def _describe_report(r) -> str:

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from tvmviz.errors import TvmvizError
-from tvmviz.ingest import PendingFile, as_source, expand_bytes, format_modules, list_files, module_for_kind, read_file, sniff
+from tvmviz.ingest import FileRef, PendingFile, as_source, expand_bytes, format_modules, list_files, module_for_kind, read_file, sniff
 from tvmviz.records import TransformRecord, TuningRecord
 
 DEFAULT_DB = "tvmviz.duckdb"
@@ -77,6 +78,7 @@ class Upload:
     target: str | None
     cpu: str | None
     tvm_version: str | None
+    sha256: str
 
 
 def _sql_literal(text: str) -> str:
@@ -86,6 +88,20 @@ def _sql_literal(text: str) -> str:
 
 def default_db_path() -> str:
     return os.environ.get("TVMVIZ_DB") or DEFAULT_DB
+
+
+_process_stores: dict = {}
+_process_stores_lock = threading.Lock()
+
+
+def process_store(path: str | None = None) -> "Store":
+    """This process's one connection to ``path``: the dashboard's sessions and the HTTP API share it
+    (each works on its own ``cursor()``), so the process that serves is the database's one writer."""
+    path = os.path.abspath(path or default_db_path())
+    with _process_stores_lock:
+        if path not in _process_stores:
+            _process_stores[path] = Store.open(path)
+        return _process_stores[path]
 
 
 class Store:
@@ -167,7 +183,10 @@ class Store:
             shutil.rmtree(self.snapshot_dir, ignore_errors=True)
 
     def _create_schema(self) -> None:
+        from tvmviz.server import accounts
+
         self.con.execute(_UPLOAD_SCHEMA)
+        accounts.ensure_schema(self.con)
         for module in format_modules():
             for statement in module.SCHEMA:
                 self.con.execute(statement)
@@ -186,6 +205,10 @@ class Store:
         if progress:
             progress(len(files), len(files), "")
         return reports
+
+    def ingest_file(self, path, name: str, label=None, uploader=None, kind=None) -> list[IngestReport]:
+        """One file on disk reported under ``name`` (an HTTP upload saved to a temporary file)."""
+        return [self._ingest_one(item, label, uploader, kind) for item in read_file(FileRef(name, Path(path)))]
 
     def ingest_bytes(self, name: str, data: bytes, label=None, uploader=None, kind=None) -> list[IngestReport]:
         """Ingest one uploaded blob (a zip gives its members)."""
@@ -271,7 +294,7 @@ class Store:
     def uploads(self) -> list[Upload]:
         rows = self.con.execute(
             "SELECT upload_id, file_name, uploader, label, kind, uploaded_at, rows, rejected_lines, failed_trials, "
-            "target, cpu, tvm_version FROM upload ORDER BY upload_id"
+            "target, cpu, tvm_version, sha256 FROM upload ORDER BY upload_id"
         ).fetchall()
         return [Upload(*r[:8], json.loads(r[8] or "{}"), *r[9:]) for r in rows]
 
