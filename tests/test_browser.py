@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,12 @@ from pathlib import Path
 
 import pytest
 from tests.paths import ORACLE_EXAMPLE
+from tests.processes import CHROMIUM, LAUNCH_ARGS, free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 ORACLE_LOG = ORACLE_EXAMPLE / "tuning.log"
 SAMPLE = ROOT / "sample_logs" / "resnet18"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGES = ["", "search_space", "graph", "layer", "whatif", "profile", "compare", "report"]
 
 if not os.path.exists(CHROMIUM):
@@ -34,12 +31,6 @@ if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
 
 playwright = pytest.importorskip("playwright.sync_api")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_app(tmp: Path, port: int) -> subprocess.Popen:
@@ -67,11 +58,7 @@ def app_url(tmp_path_factory):
     port = free_port()
     proc = start_app(tmp_path_factory.mktemp("app"), port)
     yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 @pytest.fixture(scope="module")

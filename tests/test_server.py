@@ -7,10 +7,8 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -19,49 +17,18 @@ from pathlib import Path
 import pytest
 
 from tests.paths import R18, ROOT
+from tests.processes import CHROMIUM, LAUNCH_ARGS, free_port, stop, wait_http
 from tvmviz.server import accounts
 from tvmviz.store import Store
 
 OIDC_DIR = ROOT / "tests" / "oidc"
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
 MAX_UPLOAD_MB = 2
 USERS = {"ana": "ana@example.com", "bo": "bo@example.com", "admin": "admin@example.com"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.3)
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited: {proc.stdout.read().decode(errors='replace')[-3000:]}")
-    raise RuntimeError(f"{url} did not answer within {seconds} s")
 
 
 def cli(*args, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tvmviz", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, **kw)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture(scope="module")
