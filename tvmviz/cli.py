@@ -12,6 +12,7 @@ import sys
 
 from tvmviz.errors import TvmvizError
 from tvmviz.measure import cli as measure_cli
+from tvmviz.runs import cli as runs_cli
 from tvmviz.select import cli as select_cli
 
 
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_ingest_parsers(sub)
     select_cli.add_parsers(sub)
     measure_cli.add_parsers(sub)
+    runs_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
@@ -40,6 +42,8 @@ def _add_ingest_parsers(sub) -> None:
     p.add_argument("--label", help="run label, e.g. 'resnet18 znver3'")
     p.add_argument("--uploader", help="who the logs come from")
     p.add_argument("--kind", help="skip sniffing and read every file as this kind")
+    p.add_argument("--run", metavar="RUN", help="add every file to this run (id or label; default: each folder "
+                   "or zip is a new run, a single file joins the run its label or its workloads name)")
     p.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
     p.set_defaults(func=_cmd_ingest)
 
@@ -55,6 +59,15 @@ def _cmd_ingest(args) -> int:
     from tvmviz.store import Store
 
     store = Store.open(args.db)
+    run = None
+    if args.run is not None:
+        from tvmviz.runs import resolve_run
+
+        try:
+            run = resolve_run(store, args.run)
+        except TvmvizError:
+            store.close()
+            raise
     bar = tqdm(unit="file", disable=args.json or not sys.stderr.isatty(), file=sys.stderr)
 
     def progress(done, total, name):
@@ -64,7 +77,7 @@ def _cmd_ingest(args) -> int:
         bar.refresh()
 
     try:
-        reports = store.ingest_paths(args.paths, args.label, args.uploader, args.kind, progress)
+        reports = store.ingest_paths(args.paths, args.label, args.uploader, args.kind, progress, run=run)
     finally:
         bar.close()
         store.close()
