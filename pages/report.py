@@ -20,7 +20,7 @@ use_whatif = bool(code) and st.checkbox("Report the What-if scenario (with its d
 diff = None
 if use_whatif:
     try:
-        after = cached_selection(default_db_path(), analysis.model, analysis.ids, analysis.base, code)
+        after = cached_selection(default_db_path(), analysis.key, analysis.base, code)
         diff, sel = diff_selections(sel, after), after
     except TvmvizError as e:
         st.error(str(e))
@@ -44,7 +44,7 @@ def build(_graph, _sel, _diff, _origins, key: str):
 with st.spinner("Writing the report…"):
     origins = transform_origins_of(analysis)
     # origins follow from the upload ids (which uploads were measured here never changes)
-    md, svg, png, log = build(graph, sel, diff, origins, f"{analysis.model}:{analysis.ids}:{analysis.base}:{code}")
+    md, svg, png, log = build(graph, sel, diff, origins, f"{analysis.key}:{analysis.base}:{code}")
 name = (graph.source or "model").rsplit("/", 1)[-1].rsplit(".", 1)[0]
 c1, c2, c3, c4 = st.columns(4)
 c1.download_button("Report (zip: md + svg + png + log)", report_zip(md, svg, png, log), f"{name}_tvmviz_report.zip",

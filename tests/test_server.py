@@ -182,9 +182,11 @@ def test_two_people_sign_in_with_oidc_in_chromium(team):
             for who in ("ana", "bo"):
                 page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
                 page.set_default_timeout(90_000)
-                page.goto(team["url"])
+                page.goto(team["url"] + "/graph")  # a shared link, before signing in
                 page.get_by_role("button", name="Sign in").wait_for()
                 assert page.get_by_text("Search space").count() == 0  # nothing before sign-in
+                assert page.get_by_role("heading", name="Graph").count() == 0
+                page.goto(team["url"])
                 page.get_by_role("button", name="Sign in").click()
                 page.fill("input[name=login]", USERS[who])
                 page.fill("input[name=password]", "any")
