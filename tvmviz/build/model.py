@@ -43,6 +43,7 @@ class BuiltConv:
     ic_bn: int
     oc_bn: int
     knobs: ConvKnobs
+    out_shape: tuple  # NCHW
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,7 @@ class _Builder:
         expr, fname = self._call_tir(lambda f: conv_primfunc(attrs, knobs, f), "conv2d_NCHWc_",
                                      [x.expr, self._const(pack_kernel(w.astype(attrs.dtype), ic_bn, oc_bn))],
                                      (n, o // oc_bn, oh, ow, oc_bn), attrs.out_dtype)
-        self.built.convs.append(BuiltConv(name, fname, ic_bn, oc_bn, knobs))
+        self.built.convs.append(BuiltConv(name, fname, ic_bn, oc_bn, knobs, (n, o, oh, ow)))
         out = _Value(expr, oc_bn, name, (n, o, oh, ow))
         if len(node.input) >= 3 and node.input[2]:
             bias = self._weight(node.input[2], name, op).astype(attrs.out_dtype)

@@ -60,6 +60,7 @@ class LayerTiming:
     predicted_s: float
     measured_s: float
     measured_1t_s: float | None = None
+    shape: list = field(default_factory=list)  # additive: the conv's NCHW output shape
 
 
 @dataclass
@@ -71,6 +72,7 @@ class TransformTiming:
     predicted_s: float | None  # None: inserted by the build, not in the graph tuner's objective
     measured_s: float | None  # None: predicted, but the build needed none here
     measured_1t_s: float | None = None
+    shape: list = field(default_factory=list)  # additive: the input shape in src_layout
 
 
 @dataclass
@@ -135,10 +137,45 @@ def _reference(model, graph, seed: int) -> _Reference:
     weights = model_weights(model, data, seed)
     inputs = random_inputs(model, data, seed + 1)
     try:
-        want = ReferenceEvaluator(model).run(None, {**inputs, **weights})[0]
+        want = ReferenceEvaluator(_inference_batch_norm(model, weights)).run(None, {**inputs, **weights})[0]
     except Exception as e:  # the reference raises whatever NumPy raises
         raise TvmvizError(f"onnx.reference could not run the model ({type(e).__name__}: {e})") from None
     return _Reference(inputs, weights, np.asarray(want))
+
+
+def _inference_batch_norm(model, weights: dict):
+    """A copy with every one-output BatchNormalization spelled out as the spec's inference formula
+    s * (x - mean) / sqrt(var + eps) + b in elementary ops: onnx.reference's BatchNormalization_9 (opsets
+    9-13) fills in the default momentum and then runs the *training* formula on the batch statistics."""
+    from onnx import helper, numpy_helper
+
+    if not any(n.op_type == "BatchNormalization" and len([o for o in n.output if o]) == 1 for n in model.graph.node):
+        return model
+    out = type(model)()
+    out.CopyFrom(model)
+    nodes = []
+    for k, n in enumerate(model.graph.node):
+        if n.op_type != "BatchNormalization" or len([o for o in n.output if o]) != 1:
+            nodes.append(n)
+            continue
+        eps = next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5)
+        x, *params = n.input[:5]
+        p = f"_tvmviz_bn{k}"
+        rank = next((len(vi.type.tensor_type.shape.dim) for vi in [*model.graph.value_info, *model.graph.input]
+                     if vi.name == x), 4)
+        for name, suffix in zip(params, ("s", "b", "m", "v")):
+            value = weights[name].reshape((-1,) + (1,) * max(rank - 2, 2))
+            if suffix == "v":
+                value = value + np.asarray(eps, value.dtype)
+            out.graph.initializer.append(numpy_helper.from_array(value, f"{p}_{suffix}"))
+        nodes += [helper.make_node("Sub", [x, f"{p}_m"], [f"{p}_c"]),
+                  helper.make_node("Sqrt", [f"{p}_v"], [f"{p}_d"]),
+                  helper.make_node("Div", [f"{p}_c", f"{p}_d"], [f"{p}_n"]),
+                  helper.make_node("Mul", [f"{p}_n", f"{p}_s"], [f"{p}_y"]),
+                  helper.make_node("Add", [f"{p}_y", f"{p}_b"], [n.output[0]])]
+    del out.graph.node[:]
+    out.graph.node.extend(nodes)
+    return out
 
 
 def run_plans(model, graph, plans, threads: int | None = None, repeat: int = DEFAULT_REPEAT,
@@ -206,10 +243,7 @@ def _run_plan(plan, model, graph, ref: _Reference, target, dev, threads, repeat,
     step(2, "checking numerics against onnx.reference")
     got = vm["main"](*args)
     got = (got[0] if isinstance(got, (list, tuple)) or not hasattr(got, "numpy") else got).numpy()
-    rel_err = _max_rel_err(got, ref.want)
-    if not rel_err <= REL_ERR_LIMIT:
-        raise TvmvizError(f"plan {plan.name}: the built model's output differs from onnx.reference (max relative "
-                          f"error {rel_err:.3g} > {REL_ERR_LIMIT:g}): the build is wrong, its times would mean nothing")
+    rel_err = check_numerics(got, ref.want, f"plan {plan.name}")
     step(3, f"timing at {threads} threads")
     runs, per_call = _measure(vm, executable, dev, args, repeat)
     result = PlanRun(plan.name, plan.predicted_s, statistics.median(runs), runs, rel_err, [], [], build_s=build_s,
@@ -228,11 +262,17 @@ def _run_plan(plan, model, graph, ref: _Reference, target, dev, threads, repeat,
     return result
 
 
-def _max_rel_err(got: np.ndarray, want: np.ndarray) -> float:
+def check_numerics(got: np.ndarray, want: np.ndarray, label: str) -> float:
+    """max |got - want| / max |want|; a TvmvizError above REL_ERR_LIMIT (or on another shape)."""
     if got.shape != want.shape:
-        raise TvmvizError(f"the built model's output has shape {list(got.shape)}, onnx.reference's {list(want.shape)}")
+        raise TvmvizError(f"{label}: the built model's output has shape {list(got.shape)}, onnx.reference's "
+                          f"{list(want.shape)}")
     scale = float(np.max(np.abs(want))) or 1.0
-    return float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) / scale
+    rel_err = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) / scale
+    if not rel_err <= REL_ERR_LIMIT:
+        raise TvmvizError(f"{label}: the built model's output differs from onnx.reference (max relative error "
+                          f"{rel_err:.3g} > {REL_ERR_LIMIT:g}): the build is wrong, its times would mean nothing")
+    return rel_err
 
 
 def _measure(vm, executable, dev, args, repeat: int) -> tuple[list, dict]:
@@ -268,7 +308,8 @@ def _attribute(result: PlanRun, plan, built, per_call: dict, per_call_1t: dict) 
     """Per-layer and per-transform rows: measured kernels beside the plan's predicted costs."""
     for conv, node in zip(_in_plan_order(built.convs, plan), plan.selection.nodes):
         result.layers.append(LayerTiming(node.name, node.ic_bn, node.oc_bn, node.kernel_cost_s,
-                                         per_call.get(conv.func, float("nan")), per_call_1t.get(conv.func)))
+                                         per_call.get(conv.func, float("nan")), per_call_1t.get(conv.func),
+                                         list(conv.out_shape)))
     inserted = list(built.transforms)
     for edge in plan.selection.edges:
         if edge.identity:
@@ -279,10 +320,11 @@ def _attribute(result: PlanRun, plan, built, per_call: dict, per_call_1t: dict) 
         result.transforms.append(TransformTiming(
             edge.src, edge.dst, match.src_layout if match else edge.src_layout,
             match.dst_layout if match else edge.dst_layout, edge.cost_s,
-            per_call.get(match.func) if match else None, per_call_1t.get(match.func) if match else None))
+            per_call.get(match.func) if match else None, per_call_1t.get(match.func) if match else None,
+            list(match.shape if match else edge.shape)))
     for t in inserted:
         result.transforms.append(TransformTiming(t.src, t.dst, t.src_layout, t.dst_layout, None,
-                                                 per_call.get(t.func), per_call_1t.get(t.func)))
+                                                 per_call.get(t.func), per_call_1t.get(t.func), list(t.shape)))
     mine = built.func_names()
     result.other_ops_s = float(sum(v for k, v in per_call.items() if k not in mine))
 
