@@ -26,7 +26,7 @@ ORACLE_LOG = ORACLE_EXAMPLE / "tuning.log"
 SAMPLE = ROOT / "sample_logs" / "resnet18"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
-PAGES = ["", "search_space", "graph", "layer", "whatif", "profile", "compare", "report"]
+PAGES = ["", "search_space", "graph", "layer", "whatif", "profile", "reality", "compare", "report"]
 
 if not os.path.exists(CHROMIUM):
     if os.environ.get("CI") == "true":
