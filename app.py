@@ -36,6 +36,7 @@ pages = [
     st.Page("pages/layer.py", title="Layer", icon=":material/layers:"),
     st.Page("pages/whatif.py", title="What-if", icon=":material/tune:"),
     st.Page("pages/profile.py", title="Profile vs tuned", icon=":material/speed:"),
+    st.Page("pages/reality.py", title="Reality check", icon=":material/fact_check:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
 ]

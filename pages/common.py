@@ -27,8 +27,8 @@ SAMPLE_UPLOADER = "sample_logs"
 SAMPLE_LABELS = {"resnet18": "sample: resnet18 (TVM 0.19, znver3)", "measured": "sample: measured (tvmviz, znver5)"}
 DEFAULT_SAMPLE_LABEL = SAMPLE_LABELS["resnet18"]
 MODEL_KINDS = ("onnx_model", "layout_graph")
-EXEC_GRAPH_KINDS = ("debug_graph_dump", "graph_executor_json")
-PROFILE_KINDS = ("debug_profile_table", "chrome_trace", "profiler_report")
+EXEC_GRAPH_KINDS = ("debug_graph_dump", "graph_executor_json", "tvmviz_run_plan")
+PROFILE_KINDS = ("debug_profile_table", "chrome_trace", "profiler_report", "tvmviz_run_plan")
 
 
 def team_server() -> bool:

@@ -2,7 +2,10 @@
 
 import streamlit as st
 
-from pages.common import cached_selection, current_analysis, route_through_app, selection_or_stop, transform_origins_of
+from pages.common import (
+    cached_selection, current_analysis, get_store, route_through_app, selection_or_stop, transform_origins_of,
+)
+from tvmviz.build.compare import markdown as run_plan_markdown
 from tvmviz.charts import graph_chart
 from tvmviz.errors import TvmvizError
 from tvmviz.report import graph_image, markdown_report, report_zip, schedule_log
@@ -45,6 +48,9 @@ with st.spinner("Writing the report…"):
     origins = transform_origins_of(analysis)
     # origins follow from the upload ids (which uploads were measured here never changes)
     md, svg, png, log = build(graph, sel, diff, origins, f"{analysis.key}:{analysis.base}:{code}")
+    runs = [get_store().upload_meta(i)["run_plan"] for i in analysis.of("tvmviz_run_plan")]
+    if runs:  # plans built and measured on the Reality check page
+        md = md + "\n\n" + run_plan_markdown(runs) + "\n"
 name = (graph.source or "model").rsplit("/", 1)[-1].rsplit(".", 1)[0]
 c1, c2, c3, c4 = st.columns(4)
 c1.download_button("Report (zip: md + svg + png + log)", report_zip(md, svg, png, log), f"{name}_tvmviz_report.zip",

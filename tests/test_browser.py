@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 ORACLE_LOG = ORACLE_EXAMPLE / "tuning.log"
 SAMPLE = ROOT / "sample_logs" / "resnet18"
-PAGES = ["", "search_space", "graph", "layer", "whatif", "profile", "compare", "report"]
+PAGES = ["", "search_space", "graph", "layer", "whatif", "profile", "reality", "compare", "report"]
 
 if not os.path.exists(CHROMIUM):
     if os.environ.get("CI") == "true":

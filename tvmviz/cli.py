@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from tvmviz.build import cli as build_cli
 from tvmviz.cli_format import HelpFormatter, example
 from tvmviz.errors import TvmvizError
 from tvmviz.measure import cli as measure_cli
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     measure_cli.add_parsers(sub)
     server_cli.add_parsers(sub)
     runs_cli.add_parsers(sub)
+    build_cli.add_parsers(sub)
     return parser
 
 

@@ -315,6 +315,20 @@ class Store:
         ).fetchall()
         return [Upload(*r[:8], json.loads(r[8] or "{}"), *r[9:]) for r in rows]
 
+    def upload_meta(self, upload_id: int) -> dict:
+        """What the format module recorded about an upload (the uploads table's ``meta`` JSON)."""
+        row = self.con.execute("SELECT meta FROM upload WHERE upload_id = ?", [upload_id]).fetchone()
+        if row is None:
+            raise TvmvizError(f"no upload {upload_id}")
+        return json.loads(row[0] or "{}")
+
+    def raw_file(self, upload_id: int) -> Path | None:
+        """The kept copy of an upload's file (None for an in-memory store or a missing copy)."""
+        row = self.con.execute("SELECT sha256 FROM upload WHERE upload_id = ?", [upload_id]).fetchone()
+        if row is None or self.files_dir is None or not (self.files_dir / row[0]).is_file():
+            return None
+        return self.files_dir / row[0]
+
     def delete_upload(self, upload_id: int) -> None:
         """Remove an upload and all its rows, in one transaction."""
         tables = [t for (t,) in self.con.execute(
