@@ -103,7 +103,6 @@ def goto(pg, url: str, text: str):
 def test_upload_a_log(page, app_url):
     goto(page, app_url, "Stored uploads")
     page.locator("input[type=file]").set_input_files(str(ORACLE_LOG))
-    page.get_by_label("Uploader").fill("carol")
     page.get_by_role("button", name="Ingest").click()
     lines = len([ln for ln in ORACLE_LOG.read_text().splitlines() if ln.strip()])
     page.get_by_text(f"autotvm, {lines} rows stored").wait_for()
@@ -178,7 +177,6 @@ def test_a_foreign_log_in_one_session_leaves_a_new_sessions_run_working(page, ap
     Layer, What-if and Report pages work."""
     goto(page, app_url, "Stored uploads")
     page.locator("input[type=file]").set_input_files(str(RESNET50_LOG))
-    page.get_by_label("Uploader").fill("dana")
     page.get_by_role("button", name="Ingest").click()
     page.get_by_text("Lacks: no model graph: upload the ONNX this log was tuned for").wait_for()
     settle(page)

@@ -160,6 +160,7 @@ class Store:
                               "try again, or stop that process") from None
         con.execute("SET enable_progress_bar = false")
         store = cls(con, path)
+        store._create_schema()  # the copy is ours: bring an older database's schema up to date
         store.snapshot_dir = tmp
         store.snapshot_note = (f"{path} is in use by another process (a running tvmviz app?): "
                                f"read from a snapshot copy taken at {datetime.now().isoformat(timespec='seconds')}")
