@@ -446,12 +446,16 @@ class _TransformBuilder:
         shapes = [shape_of(c) for c in srcs]
         src_layouts = [c.out_layout for c in srcs]
         dst_layouts = [dst_layout_of(c) for c in dsts]
-        costs = np.zeros((len(srcs), len(dsts)))
-        strong = np.zeros(costs.shape, dtype=bool)
-        source = np.zeros(costs.shape, dtype=np.int8)
-        for a, (shape, sl) in enumerate(zip(shapes, src_layouts)):
-            for b, dl in enumerate(dst_layouts):
-                costs[a, b], strong[a, b], source[a, b] = self.entry(shape, sl, dl, dtype)
+        # An entry depends only on (shape, source layout) x destination layout: price each distinct pair once.
+        rows = {k: i for i, k in enumerate(dict.fromkeys(zip(shapes, src_layouts)))}
+        cols = {k: i for i, k in enumerate(dict.fromkeys(dst_layouts))}
+        small = np.array([[self.entry(shape, sl, dl, dtype) for dl in cols] for shape, sl in rows], dtype=object)
+        ri = np.array([rows[k] for k in zip(shapes, src_layouts)], dtype=np.intp)
+        ci = np.array([cols[k] for k in dst_layouts], dtype=np.intp)
+        pick = np.ix_(ri, ci)
+        costs = np.array(small[..., 0], dtype=float).reshape(len(rows), len(cols))[pick]
+        strong = np.array(small[..., 1], dtype=bool).reshape(len(rows), len(cols))[pick]
+        source = np.array(small[..., 2], dtype=np.int8).reshape(len(rows), len(cols))[pick]
         return TransformTable(src, dst, costs, strong, source, shapes, src_layouts, dst_layouts)
 
     def build(self) -> None:

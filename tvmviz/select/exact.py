@@ -54,11 +54,13 @@ def _expand(vars_f: tuple, table: np.ndarray, scope: tuple) -> np.ndarray:
 class CliqueTree:
     """Min-sum clique tree of the objective; ``marginals`` are exact min-marginals."""
 
-    def __init__(self, unary: dict, pairwise: dict, order: list):
+    def __init__(self, unary: dict, pairwise: dict, order: list, factors: tuple = ()):
+        """``factors``: more (vars, table) terms of any arity, e.g. a variable joined to many convs."""
         self.unary, self.pairwise, self.order = unary, pairwise, order
         self.sizes = {v: len(u) for v, u in unary.items()}
         pos = {v: i for i, v in enumerate(order)}
-        factors = [((v,), u) for v, u in unary.items()] + [((a, b), m) for (a, b), m in pairwise.items()]
+        factors = ([((v,), u) for v, u in unary.items()] + [((a, b), m) for (a, b), m in pairwise.items()]
+                   + list(factors))
         bucket: dict = {v: [] for v in order}
         for vars_f, table in factors:
             bucket[min(vars_f, key=pos.__getitem__)].append((vars_f, table))
@@ -87,12 +89,9 @@ class CliqueTree:
             self.cliques[v] = clique
 
     @staticmethod
-    def max_table(unary: dict, pairwise: dict, order: list) -> int:
+    def max_table(unary: dict, pairwise: dict, order: list, scopes: tuple = ()) -> int:
         """Largest clique table VE would build with this order (symbolic elimination)."""
-        nbrs = {v: set() for v in unary}
-        for a, b in pairwise:
-            nbrs[a].add(b)
-            nbrs[b].add(a)
+        nbrs = _neighbours(unary, pairwise, scopes)
         eliminated: set = set()
         worst = 1
         for v in order:
@@ -160,13 +159,18 @@ class CliqueTree:
         return assign
 
 
-def elimination_order(unary: dict, pairwise: dict) -> list:
-    """Greedy min-fill (ties: smaller table, then node index)."""
+def _neighbours(unary: dict, pairwise: dict, scopes: tuple = ()) -> dict:
     nbrs = {v: set() for v in unary}
-    for a, b in pairwise:
-        nbrs[a].add(b)
-        nbrs[b].add(a)
-    remaining = set(unary)
+    for scope in list(pairwise) + list(scopes):
+        for a in scope:
+            nbrs[a].update(x for x in scope if x != a)
+    return nbrs
+
+
+def elimination_order(unary: dict, pairwise: dict, scopes: tuple = (), last: tuple = ()) -> list:
+    """Greedy min-fill (ties: smaller table, then node index); the vars in ``last`` go last, in that order."""
+    nbrs = _neighbours(unary, pairwise, scopes)
+    remaining = set(unary) - set(last)
     order = []
     while remaining:
         best, best_key = None, None
@@ -185,7 +189,7 @@ def elimination_order(unary: dict, pairwise: dict) -> list:
             nbrs[x].discard(best)
         remaining.discard(best)
         order.append(best)
-    return order
+    return order + list(last)
 
 
 def clique_tree(problem: Problem, forced: dict | None = None):
