@@ -12,6 +12,7 @@ import sys
 
 from tvmviz.errors import TvmvizError
 from tvmviz.measure import cli as measure_cli
+from tvmviz.next import cli as next_cli
 from tvmviz.select import cli as select_cli
 
 
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_ingest_parsers(sub)
     select_cli.add_parsers(sub)
     measure_cli.add_parsers(sub)
+    next_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -180,9 +180,11 @@ class Problem:
         k, t = self.evaluate(assignment)
         return k + t
 
-    def factors(self) -> tuple[dict, dict]:
-        """The objective as unary vectors per conv and pairwise matrices per (u, v), u < v."""
-        unary = {c: np.array(self.kernel[c], dtype=float) for c in self.convs}
+    def factors(self, kernel: bool = True) -> tuple[dict, dict]:
+        """The objective as unary vectors per conv and pairwise matrices per (u, v), u < v.
+        ``kernel=False``: the unary vectors hold only the transforms a conv pays to itself."""
+        unary = {c: np.array(self.kernel[c], dtype=float) if kernel else np.zeros(len(self.kernel[c]))
+                 for c in self.convs}
         pairwise: dict = {}
         for t in self.terms():
             u, v, m = t.src_var, t.dst_var, t.table.costs
@@ -325,6 +327,21 @@ def _check_names(graph, convs, opts):
                                   + ", ".join(list(names)[:12]) + (" ..." if len(names) > 12 else ""))
 
 
+def rank_records(records, cost_model: str = "tvm") -> list:
+    """One workload's records (in log order) as _fetch_cfg ranks them: the best record per (ic_bn, oc_bn) by
+    costs[0] (strict <), stably sorted by it (first-seen order on ties); the ``true`` model skips failed ones."""
+    winners: dict = {}
+    for rec in records:
+        if rec.ic_bn is None or rec.oc_bn is None or not rec.costs:
+            continue
+        if cost_model == "true" and rec.failed:
+            continue
+        pair = (rec.ic_bn, rec.oc_bn)
+        if pair not in winners or rec.cost0 < winners[pair].cost0:
+            winners[pair] = rec
+    return sorted(winners.values(), key=lambda r: r.cost0)
+
+
 def _candidates(graph, convs, tuning, opts) -> dict:
     """_fetch_cfg: best record per (ic_bn, oc_bn) by costs[0] (strict <), stable sort, top max_sch_num."""
     by_workload: dict = {}
@@ -337,16 +354,7 @@ def _candidates(graph, convs, tuning, opts) -> dict:
         node = graph.nodes[c]
         wkey = node.conv.workload_key()
         if wkey not in cache:
-            winners: dict = {}
-            for rec in by_workload.get(wkey, ()):
-                if rec.ic_bn is None or rec.oc_bn is None or not rec.costs:
-                    continue
-                if opts.cost_model == "true" and rec.failed:
-                    continue
-                pair = (rec.ic_bn, rec.oc_bn)
-                if pair not in winners or rec.cost0 < winners[pair].cost0:
-                    winners[pair] = rec
-            cache[wkey] = sorted(winners.values(), key=lambda r: r.cost0)  # stable: first-seen order on ties
+            cache[wkey] = rank_records(by_workload.get(wkey, ()), opts.cost_model)
         ranked = cache[wkey]
         if not ranked:
             valid = " valid" if opts.cost_model == "true" and by_workload.get(wkey) else ""

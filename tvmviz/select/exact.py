@@ -42,6 +42,7 @@ class _Clique:
     children: list
     parent: int | None = None
     up: np.ndarray | None = None  # message to the parent, over scope[1:]
+    total: np.ndarray | None = None  # psi + the children's messages, over scope
     down: np.ndarray | None = None  # message from the parent, over scope[1:]
 
 
@@ -76,12 +77,16 @@ class CliqueTree:
             shape = tuple(self.sizes[x] for x in scope)
             psi = np.zeros(shape)
             for vars_f, table in bucket[v]:
-                psi = psi + _expand(vars_f, table, scope)
+                psi += _expand(vars_f, table, scope)  # in place: these tables can be large
             clique = _Clique(v, scope, psi, list(incoming[v]))
             total = psi
-            for c in clique.children:
-                ch = self.cliques[c]
-                total = total + _expand(ch.scope[1:], ch.up, scope)
+            for i, c in enumerate(clique.children):
+                msg = _expand(self.cliques[c].scope[1:], self.cliques[c].up, scope)
+                if i == 0:
+                    total = psi + msg  # a new array: psi stays as it is for calibrate
+                else:
+                    total += msg
+            clique.total = total
             clique.up = total.min(axis=0)
             if len(scope) > 1:
                 clique.parent = scope[1]  # the first of the rest to be eliminated
@@ -150,13 +155,27 @@ class CliqueTree:
         assign: dict = {}
         for v in reversed(self.order):
             cl = self.cliques[v]
-            total = cl.psi
-            for c in cl.children:
-                ch = self.cliques[c]
-                total = total + _expand(ch.scope[1:], ch.up, cl.scope)
             idx = (slice(None),) + tuple(assign[x] for x in cl.scope[1:])
-            assign[v] = int(np.argmin(total[idx]))
+            assign[v] = int(np.argmin(cl.total[idx]))
         return assign
+
+    def decode_given(self, var: int) -> tuple[np.ndarray, dict]:
+        """For each value of ``var`` (eliminated last, so the root of its tree): the best total with var at
+        that value, and the assignment reaching it (var -> array over var's values), all at once."""
+        n = self.sizes[var]
+        best = self._belief(var).reshape(n) + sum(
+            float(self.cliques[r].up) for r in self.order if self.cliques[r].parent is None and r != var)
+        assign: dict = {var: np.arange(n)}
+        for v in reversed(self.order):
+            if v == var:
+                continue
+            cl = self.cliques[v]
+            total = cl.total
+            if len(cl.scope) == 1:
+                assign[v] = np.full(n, int(np.argmin(total)))
+            else:
+                assign[v] = np.argmin(total[(slice(None),) + tuple(assign[x] for x in cl.scope[1:])], axis=0)
+        return best, assign
 
 
 def _neighbours(unary: dict, pairwise: dict, scopes: tuple = ()) -> dict:
