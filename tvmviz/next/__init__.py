@@ -5,6 +5,7 @@ neighbours, and the potential gain, ranked.
 
     ranking = rank_next(graph, tuning, transforms, SelectOptions())
     ranking.candidates[0]  # NextCandidate: the one to measure first
+    convs, transforms = measure_cells(graph, tuning, transforms, ranking.top(3))  # tvmviz.next.measure (TVM)
 """
 
 from tvmviz.next.ranking import NextCandidate, NextRanking, rank_next
