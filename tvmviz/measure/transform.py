@@ -25,6 +25,9 @@ from tvmviz.records import FAILED_COST, TransformRecord
 
 _LAYOUT = re.compile(r"^NCHW(?:([1-9][0-9]*)c)?$")
 DEFAULT_BATCH = 32  # functions per module: fewer compiles and uploads, but timing waits for the first one
+# Batches compiled ahead on their own threads. One: the LLVM JIT (~80 ms per function) keeps one core and the
+# timing the other; two compile threads made a shared 2-core machine slower and the timings noisier.
+COMPILE_AHEAD = 1
 
 
 @dataclass(frozen=True)
@@ -172,12 +175,12 @@ def _load(compiled: tuple, batch: list, device) -> tuple[dict, dict]:
 
 def measure_transforms(keys, target=None, progress=None, policy: TimingPolicy | None = None,
                        batch_size: int = DEFAULT_BATCH, check: bool = True, seed: int = 0,
-                       device=None) -> list[TransformMeasurement]:
+                       device=None, overlap: bool = True) -> list[TransformMeasurement]:
     """Measure each distinct key once, in the order given; duplicates are measured once.
 
-    ``device``: a tvmviz.measure.rpc LocalDevice (default, for ``target``) or RemoteDevice. The next batch
-    compiles on a second thread while this one is timed (TVM's compiler releases the GIL), so compiling
-    and timing overlap on two cores. ``progress(done, total, label)`` is called before each key and once
+    ``device``: a tvmviz.measure.rpc LocalDevice (default, for ``target``) or RemoteDevice. With ``overlap``
+    the next batch compiles on a second thread while this one is timed (TVM's compiler releases the GIL), so
+    compiling and timing overlap on two cores. ``progress(done, total, label)`` is called before each key and once
     at the end. A key whose compile or run fails gets error_no 2 / 4 and cost 1e9; a wrong result raises
     TvmvizError.
     """
@@ -201,13 +204,15 @@ def measure_transforms(keys, target=None, progress=None, policy: TimingPolicy | 
             compiled = _load(compiled, chunk, device)
         return compiled, time.perf_counter() - t0
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tvmviz-compile") as pool:
-        pending = pool.submit(compile_chunk, chunks[0]) if chunks else None
+    ahead = COMPILE_AHEAD if overlap else 0
+    with ThreadPoolExecutor(max_workers=max(1, ahead), thread_name_prefix="tvmviz-compile") as pool:
+        pending = {n: pool.submit(compile_chunk, chunks[n]) for n in range(min(ahead, len(chunks)))}
         for n, chunk in enumerate(chunks):
             if progress:
                 progress(chunk[0][0], total, f"compiling {len(chunk)} transforms")
-            compiled, seconds = pending.result()
-            pending = pool.submit(compile_chunk, chunks[n + 1]) if n + 1 < len(chunks) else None
+            compiled, seconds = pending.pop(n).result() if overlap else compile_chunk(chunk)
+            if overlap and n + ahead < len(chunks):
+                pending[n + ahead] = pool.submit(compile_chunk, chunks[n + ahead])
             t0 = time.perf_counter()
             modules, errors = _load(compiled, chunk, device) if device.remote else compiled
             compile_share = (seconds + time.perf_counter() - t0) / len(chunk)
