@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -14,7 +15,11 @@ DEFAULT_OUT = "tvmviz_measured.log"
 
 def add_parsers(subparsers) -> None:
     p = subparsers.add_parser(
-        "measure", help="measure layout transforms and conv2d candidates on this CPU with TVM, as AutoTVM records")
+        "measure", help="measure layout transforms and conv2d candidates on this CPU with TVM, as AutoTVM records",
+        epilog="example (on a device of an RPC tracker):\n  python -m tvmviz measure --graph "
+               "sample_logs/resnet18/resnet18.onnx --tuning-log sample_logs/resnet18/tuning.log \\\n"
+               "      --kernels 16 --nodes conv1_1 --rpc-tracker 127.0.0.1:9190 --rpc-key rpi4",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--graph", required=True, metavar="MODEL", help="ONNX, graph-executor JSON or tvmviz graph JSON")
     p.add_argument("--tuning-log", action="append", default=[], metavar="LOG",
                    help="AutoTVM records: the candidates whose transforms are needed (repeatable)")
