@@ -152,7 +152,7 @@ def evaluate(wf: WorkloadFactors, t: np.ndarray, sel: np.ndarray) -> _Eval:
         u = wf.slot_unary[c][:, sel].copy()
         u[k] = u[k] + wf.weight[c] * x_kern
         factors.append(((c, Z_VAR), u))
-    tree = CliqueTree(unary, wf.pairwise, wf.order, tuple(factors))
+    tree = CliqueTree(unary, wf.pairwise, wf.order, tuple(factors), marginals=False)
     best, assign = tree.decode_given(Z_VAR)
     uses = np.zeros(len(sel))
     extra = np.zeros(len(sel))

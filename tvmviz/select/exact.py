@@ -55,8 +55,10 @@ def _expand(vars_f: tuple, table: np.ndarray, scope: tuple) -> np.ndarray:
 class CliqueTree:
     """Min-sum clique tree of the objective; ``marginals`` are exact min-marginals."""
 
-    def __init__(self, unary: dict, pairwise: dict, order: list, factors: tuple = ()):
-        """``factors``: more (vars, table) terms of any arity, e.g. a variable joined to many convs."""
+    def __init__(self, unary: dict, pairwise: dict, order: list, factors: tuple = (), marginals: bool = True):
+        """``factors``: more (vars, table) terms of any arity, e.g. a variable joined to many convs.
+        ``marginals=False``: only decoding follows, so each clique's own factors are not kept apart (one pass
+        less over the tables)."""
         self.unary, self.pairwise, self.order = unary, pairwise, order
         self.sizes = {v: len(u) for v, u in unary.items()}
         pos = {v: i for i, v in enumerate(order)}
@@ -82,7 +84,7 @@ class CliqueTree:
             total = psi
             for i, c in enumerate(clique.children):
                 msg = _expand(self.cliques[c].scope[1:], self.cliques[c].up, scope)
-                if i == 0:
+                if i == 0 and marginals:
                     total = psi + msg  # a new array: psi stays as it is for calibrate
                 else:
                     total += msg
