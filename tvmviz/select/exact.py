@@ -165,7 +165,7 @@ class CliqueTree:
         """For each value of ``var`` (eliminated last, so the root of its tree): the best total with var at
         that value, and the assignment reaching it (var -> array over var's values), all at once."""
         n = self.sizes[var]
-        best = self._belief(var).reshape(n) + sum(
+        best = self.cliques[var].total.reshape(n) + sum(
             float(self.cliques[r].up) for r in self.order if self.cliques[r].parent is None and r != var)
         assign: dict = {var: np.arange(n)}
         for v in reversed(self.order):
