@@ -57,6 +57,16 @@ def _upload(at, files: dict) -> set:
     return {int(r.id) for r in table.itertuples() if os.path.basename(r.file) in files}
 
 
+def _delete(at, ids) -> None:
+    """Delete uploads through the Data page (AppTests share the process's database: leave it as found)."""
+    for upload in ids:
+        at.switch_page("pages/data.py").run()
+        next(b for b in at.selectbox if b.label == "Upload").set_value(upload).run()
+        next(b for b in at.button if b.label == "Delete").click().run()
+    at.switch_page("pages/data.py").run()
+    assert not ({int(r.id) for r in at.dataframe[0].value.itertuples()} & set(ids))
+
+
 def test_search_space_shows_status_and_break_even_per_cell():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.run()
@@ -76,6 +86,17 @@ def test_layer_page_ranks_the_layers_cells_and_measures_the_top_one():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.run()
     ids = _upload(at, _small_run())
+    try:
+        _rank_and_measure(at, ids)
+    finally:
+        try:
+            measured = set(at.session_state["analysis_ids"])  # ours, and the upload the measuring made
+        except KeyError:
+            measured = set()
+        _delete(at, ids | measured)
+
+
+def _rank_and_measure(at, ids: set) -> None:
     assert len(ids) == 3
     at.session_state["analysis_ids"] = ids
     at.session_state["opt_estimate"] = True  # the unlogged cells' transforms: TVM's per-element estimate
