@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 
 import pyarrow as pa
@@ -108,6 +109,14 @@ def _rank_and_measure(at, ids: set) -> None:
     top = panel.iloc[0]
     assert (top["cell"], top["selector"]) == ("8x16", "untried") and top["gain_ms"] > 0
     at.number_input(key="layer_next_n").set_value(1).run()
+    # an RPC tracker that is down is named as such (nothing falls back to this machine)
+    at.radio(key="layer_next_where").set_value("a device of an RPC tracker").run()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{sock.getsockname()[1]}"
+    at.text_input(key="layer_next_tracker").input(dead).run()
+    assert any("cannot reach the RPC tracker" in e.value for e in at.error)
+    at.radio(key="layer_next_where").set_value("this machine").run()
     button = at.button(key="layer_next_go")
     assert button.label == "Measure the top 1 on this machine"
     button.click().run()
