@@ -2,7 +2,10 @@
 
 import streamlit as st
 
-from pages.common import current_analysis, ms, pick_conv, route_through_app, selection_or_stop, transform_origins_of
+from pages.common import (
+    current_analysis, measure_next_panel, ms, next_ranking, pick_conv, route_through_app, selection_or_stop,
+    transform_origins_of,
+)
 from tvmviz.charts import candidate_bars, candidate_frame, conv_summary
 from tvmviz.errors import TvmvizError
 from tvmviz.report import source_label
@@ -48,3 +51,8 @@ with st.expander("Transforms of the chosen candidate", expanded=True):
                    "(TVM's infer_layout average) or missing (priced at 0); What-if measures the last two.")
     else:
         st.write("None: every neighbour agrees with its layouts.")
+
+st.subheader("What to measure next for this layer")
+ranking = next_ranking(analysis)
+if ranking is not None:
+    measure_next_panel(analysis, ranking.for_node(name), "layer_next")
