@@ -79,6 +79,17 @@ class Upload:
     tvm_version: str | None
 
 
+def _unreadable(e: Exception, source, scrub) -> str:
+    """The reason for a parser failure no reader anticipated, in words (a report, never a traceback)."""
+    if isinstance(e, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(e, MemoryError):
+        return "too large to read in the memory this server has"
+    if isinstance(e, UnicodeError):
+        return f"not valid text ({e.reason if hasattr(e, 'reason') else e})"
+    return f"could not be read ({type(e).__name__}: {scrub(str(e), source)[:200]})"
+
+
 def default_db_path() -> str:
     return os.environ.get("TVMVIZ_DB") or DEFAULT_DB
 
@@ -155,9 +166,11 @@ class Store:
             try:
                 return self._store(source, sha, raw_copy, kind, label, uploader)
             except TvmvizError as e:
-                return IngestReport(item.name, kind, None, error=str(e))
+                return IngestReport(item.name, kind, None, error=self._scrub(str(e), source))
             except duckdb.Error as e:
-                return IngestReport(item.name, kind, None, error=f"{item.name}: could not be stored: {e}")
+                return IngestReport(item.name, kind, None, error=f"{item.name}: could not be stored: {self._scrub(str(e), source)}")
+            except Exception as e:  # noqa: BLE001 - any input must give a report, never a traceback
+                return IngestReport(item.name, kind, None, error=f"{item.name}: {_unreadable(e, source, self._scrub)}")
             finally:
                 if tmp:
                     os.unlink(tmp)
@@ -178,7 +191,7 @@ class Store:
                 "INSERT INTO upload VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     upload_id, sha, source.name, uploader, label, kind, datetime.now(timezone.utc).replace(tzinfo=None),
-                    result.rows, len(result.rejected), json.dumps(result.failed_trials),
+                    result.rows, result.rejected_total if result.rejected_total is not None else len(result.rejected), json.dumps(result.failed_trials),
                     result.meta.get("target"), result.meta.get("cpu"), result.meta.get("tvm_version"),
                     json.dumps(result.meta),
                 ],
@@ -196,6 +209,14 @@ class Store:
             source.name, kind, upload_id, rows=result.rows, failed_trials=result.failed_trials,
             rejected_lines=[{"line": r.line, "reason": r.reason} for r in result.rejected],
         )
+
+    def _scrub(self, message: str, source) -> str:
+        """A message without this server's paths: the file's own name stands for its temp copy."""
+        for path, shown in ((source.path, source.name), (str(self.files_dir), "<raw files>"), (self.path, "<database>"),
+                            (tempfile.gettempdir(), "<tmp>")):
+            if path and path != ":memory:":
+                message = message.replace(str(path), shown)
+        return message
 
     def _copy_raw(self, source) -> Path | None:
         """Copy the file next to the database (runs while it is parsed); _keep_raw names it."""

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from tvmviz.errors import TvmvizError
-from tvmviz.ingest.base import LoadResult, Rejected, Source, insert_rows
+from tvmviz.ingest.base import LoadResult, Rejected, RowChecker, Source, insert_rows
 
 GRAPH_JSON = "graph_executor_json"
 GRAPH_DUMP = "debug_graph_dump"
@@ -176,6 +176,10 @@ def _load_json(source: Source):
         return json.loads(_decode(source))
     except json.JSONDecodeError as exc:
         raise TvmvizError(f"{source.name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise TvmvizError(f"{source.name}: JSON nested too deeply for a TVM graph or profile") from None
+    except ValueError as exc:  # e.g. an integer over Python's digit limit
+        raise TvmvizError(f"{source.name}: not readable JSON ({str(exc)[:80]})") from None
 
 
 def _first_nonempty(*values: str | None) -> str | None:
@@ -188,11 +192,23 @@ def _first_nonempty(*values: str | None) -> str | None:
 @dataclass
 class _Collected:
     rows: list[tuple] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the line of each row, for sources read line by line
     rejected: list[Rejected] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
 
 
+_CHECKS = {"executor_node": RowChecker(SCHEMA[0], _NODE_COLUMNS), "executor_profile": RowChecker(SCHEMA[1], _PROFILE_COLUMNS)}
+
+
 def _finish(con, source: Source, table: str, columns: list[str], got: _Collected, what: str) -> LoadResult:
+    checker, rows = _CHECKS[table], []
+    for k, row in enumerate(got.rows):
+        if problem := checker.problem(row):
+            line = got.lines[k] if k < len(got.lines) else 0
+            got.rejected.append(Rejected(line, f"{what} {k + 1}: {problem}"))
+        else:
+            rows.append(row)
+    got.rows = rows
     if not got.rows:
         detail = ""
         if got.rejected:
@@ -327,7 +343,10 @@ def _profile_row(upload_id, kind, seq, repeat_index, *, node_name=None, func_nam
 
 
 def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    try:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def load_chrome_trace(upload_id: int, source: Source) -> _Collected:
@@ -411,23 +430,23 @@ def load_profile_table(upload_id: int, source: Source) -> _Collected:
         if not m:
             got.rejected.append(Rejected(line_no, "not a row of the debug executor's profile table"))
             continue
-        node_time = float(m.group("time"))
+        try:
+            node_time = float(m.group("time"))
+            measurements = [float(x) for x in (m.group("meas") or "[]")[1:-1].split(",") if x.strip()]
+            common = dict(
+                node_name=m.group("name"), func_name=m.group("op"), node_time_us=node_time,
+                percent=float(m.group("pct")), shape=_ints(m.group("shape")), num_inputs=int(m.group("inputs")),
+                num_outputs=int(m.group("outputs")),
+            )  # fmt: skip
+        except ValueError as exc:  # Measurements(us) not numbers, or a number over Python's digit limit
+            got.rejected.append(Rejected(line_no, f"not a row of numbers: {str(exc)[:80]}"))
+            continue
         if not math.isfinite(node_time) or node_time < 0:
             got.rejected.append(Rejected(line_no, f"Time(us) {m.group('time')!r} is not a finite non-negative number"))
             continue
-        try:
-            measurements = [float(x) for x in (m.group("meas") or "[]")[1:-1].split(",") if x.strip()]
-        except ValueError:
-            reason = f"Measurements(us) {m.group('meas')[:60]!r} is not a list of numbers"
-            got.rejected.append(Rejected(line_no, reason))
-            continue
-        common = dict(
-            node_name=m.group("name"), func_name=m.group("op"), node_time_us=node_time,
-            percent=float(m.group("pct")), shape=_ints(m.group("shape")), num_inputs=int(m.group("inputs")),
-            num_outputs=int(m.group("outputs")),
-        )  # fmt: skip
         for rep, t in enumerate(measurements or [node_time]):
             got.rows.append(_profile_row(upload_id, PROFILE_TABLE, seq, rep, time_us=t, **common))
+            got.lines.append(line_no)
         seq += 1
     return got
 
@@ -451,6 +470,13 @@ def _report_value(cell):
 
 
 def _report_row(upload_id, seq, cells: dict, got: _Collected, where: Rejected) -> None:
+    try:
+        _add_report_row(upload_id, seq, cells, got, where)
+    except (ValueError, OverflowError) as exc:  # a number over Python's digit limit or a float's range
+        got.rejected.append(Rejected(where.line, f"{where.reason}: {str(exc)[:80]}"))
+
+
+def _add_report_row(upload_id, seq, cells: dict, got: _Collected, where: Rejected) -> None:
     name, duration = cells.get("Name"), cells.get("Duration (us)")
     if isinstance(duration, str):
         duration = duration.replace(",", "")
@@ -471,6 +497,7 @@ def _report_row(upload_id, seq, cells: dict, got: _Collected, where: Rejected) -
             return None
 
     extras = {k: v for k, v in cells.items() if k not in _REPORT_KNOWN and v not in (None, "")}
+    got.lines.append(where.line)
     got.rows.append(
         _profile_row(upload_id, PROFILER_REPORT, seq, 0, func_name=name, time_us=float(duration),
                      node_time_us=float(duration), percent=num("Percent", float),

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from tvmviz.errors import TvmvizError
 from tvmviz.graph.model import ConvAttrs, workload_key
-from tvmviz.ingest.base import LoadResult, Rejected, Source, insert_rows
+from tvmviz.ingest.base import LoadResult, Rejected, RowChecker, Source, insert_rows
 
 KINDS = ("onednn_verbose",)
 
@@ -86,6 +86,9 @@ _COLUMNS = [
     "src_dt", "src_tag", "wei_dt", "wei_tag", "dst_dt", "dst_tag", "src_block", "dst_block",
     "attributes", "aux", "alg", "problem", "dims", *DESC_FIELDS, "time_ms",
 ]  # fmt: skip
+
+
+_CHECK = RowChecker(SCHEMA[0], _COLUMNS)
 
 
 def sniff(head: bytes) -> str | None:
@@ -328,9 +331,14 @@ def iter_exec_rows(text: str, upload_id: int, rejected: list[Rejected], meta: di
         if "graph" in fields[1:at]:
             continue  # graph-API partition exec lines: a different record, not a primitive
         try:
-            yield _row(upload_id, line_no, parse_exec_fields(marker, fields[at + 1 :]))
-        except ValueError as exc:
+            row = _row(upload_id, line_no, parse_exec_fields(marker, fields[at + 1 :]))
+        except (ValueError, OverflowError, ArithmeticError) as exc:
             rejected.append(Rejected(line_no, f"oneDNN exec line: {exc}"))
+            continue
+        if problem := _CHECK.problem(row):
+            rejected.append(Rejected(line_no, f"oneDNN exec line: {problem}"))
+            continue
+        yield row
 
 
 _CHUNK = 100_000  # rows per insert: bounds memory on long training logs
