@@ -7,11 +7,13 @@ in ``<db>.files/`` next to the database so it can be rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -20,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from tvmviz.errors import TvmvizError
-from tvmviz.ingest import PendingFile, as_source, expand_bytes, format_modules, list_files, module_for_kind, read_file, sniff
+from tvmviz.ingest import PendingFile, as_source, expand_upload, format_modules, list_files, module_for_kind, read_file, sniff
 from tvmviz.records import TransformRecord, TuningRecord
 
 DEFAULT_DB = "tvmviz.duckdb"
@@ -90,6 +92,25 @@ def _unreadable(e: Exception, source, scrub) -> str:
     return f"could not be read ({type(e).__name__}: {scrub(str(e), source)[:200]})"
 
 
+def _is_conflict(e: duckdb.Error) -> bool:
+    """Another session's transaction got there first (same sha256, same upload deleted)."""
+    return isinstance(e, (duckdb.ConstraintException, duckdb.TransactionException)) or "conflict" in str(e).lower()
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def default_db_path() -> str:
     return os.environ.get("TVMVIZ_DB") or DEFAULT_DB
 
@@ -116,6 +137,7 @@ class Store:
         store = cls(con, path)
         if not read_only:
             store._create_schema()
+            store.sweep_files()
         return store
 
     def cursor(self) -> "Store":
@@ -134,34 +156,52 @@ class Store:
     # ---- ingest -------------------------------------------------------------------------------
 
     def ingest_paths(self, paths, label=None, uploader=None, kind=None, progress=None) -> list[IngestReport]:
-        """Ingest files, folders and zips, one file in memory at a time.
-        ``progress(done, total, name)`` is called per file."""
+        """Ingest files, folders and zips, one decoded file on disk at a time (never a whole file in
+        memory). ``progress(done, total, name)`` is called per file. Every file gets a report."""
         files = list_files(paths)
         reports = []
         for done, ref in enumerate(files):
             if progress:
                 progress(done, len(files), ref.name)
-            reports += [self._ingest_one(item, label, uploader, kind) for item in read_file(ref)]
+            reports += self._ingest_all(lambda: read_file(ref, self._tmp_dir()), ref.name, label, uploader, kind)
         if progress:
             progress(len(files), len(files), "")
         return reports
 
-    def ingest_bytes(self, name: str, data: bytes, label=None, uploader=None, kind=None) -> list[IngestReport]:
-        """Ingest one uploaded blob (a zip gives its members)."""
-        return [self._ingest_one(item, label, uploader, kind) for item in expand_bytes(name, data)]
+    def ingest_bytes(self, name: str, data, label=None, uploader=None, kind=None) -> list[IngestReport]:
+        """Ingest one uploaded blob, bytes or a binary file object (a zip gives its members)."""
+        return self._ingest_all(lambda: expand_upload(name, data, self._tmp_dir()), name, label, uploader, kind)
+
+    def _ingest_all(self, items, name: str, label, uploader, kind) -> list[IngestReport]:
+        reports = []
+        try:
+            for item in items():
+                reports.append(self._ingest_one(item, label, uploader, kind))
+        except Exception as e:  # noqa: BLE001 - a container that fails half-way still reports what it gave
+            reports.append(IngestReport(name, None, None, error=f"{name}: {_unreadable(e, None, self._scrub)}"))
+        return reports
+
+    def _tmp_dir(self) -> str | None:
+        """Decoded uploads go next to the raw files (swept at start if a crash leaves them)."""
+        if self.files_dir is None:
+            return None
+        self.files_dir.mkdir(exist_ok=True)
+        return str(self.files_dir)
 
     def _ingest_one(self, item: PendingFile, label, uploader, kind) -> IngestReport:
         if item.error:
             return IngestReport(item.name, None, None, error=f"{item.name}: {item.error}")
+        source = as_source(item)
         try:
-            kind = kind or sniff(item.data)
+            kind = kind or sniff(item.path)
         except TvmvizError as e:
             return IngestReport(item.name, None, None, error=f"{item.name}: {e}")
-        source, tmp = as_source(item)
+        except OSError as e:
+            return IngestReport(item.name, None, None, error=f"{item.name}: cannot be read ({e.strerror or type(e).__name__})")
         # hashing a large file takes as long as a third of its parse: do it while DuckDB parses
         # (both release the GIL); the duplicate check then comes before the commit
         with ThreadPoolExecutor(max_workers=2) as pool:
-            sha = pool.submit(lambda: hashlib.sha256(item.data).hexdigest())
+            sha = pool.submit(_sha256, item.path)
             raw_copy = pool.submit(self._copy_raw, source)
             try:
                 return self._store(source, sha, raw_copy, kind, label, uploader)
@@ -171,18 +211,18 @@ class Store:
                 return IngestReport(item.name, kind, None, error=f"{item.name}: could not be stored: {self._scrub(str(e), source)}")
             except Exception as e:  # noqa: BLE001 - any input must give a report, never a traceback
                 return IngestReport(item.name, kind, None, error=f"{item.name}: {_unreadable(e, source, self._scrub)}")
-            finally:
-                if tmp:
-                    os.unlink(tmp)
 
     def _store(self, source, sha_future, raw_copy, kind: str, label, uploader) -> IngestReport:
+        """One upload in one transaction. The raw copy is named (kept) only after the commit, and
+        removed whenever the upload is not stored: a failure leaves nothing behind."""
         module = module_for_kind(kind)
+        committed = False
         self.con.execute("BEGIN TRANSACTION")
         try:
             upload_id = self.con.execute("SELECT nextval('upload_id_seq')").fetchone()[0]
             result = module.load(self.con, upload_id, source, kind)
             sha = sha_future.result()
-            existing = self.con.execute("SELECT upload_id, kind, rows FROM upload WHERE sha256 = ?", [sha]).fetchone()
+            existing = self._upload_of(sha)
             if existing:  # the same bytes again: keep the first upload, store nothing
                 self.con.execute("ROLLBACK")
                 return IngestReport(source.name, existing[1], existing[0], duplicate=True, rows=existing[2])
@@ -191,49 +231,88 @@ class Store:
                 "INSERT INTO upload VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     upload_id, sha, source.name, uploader, label, kind, datetime.now(timezone.utc).replace(tzinfo=None),
-                    result.rows, result.rejected_total if result.rejected_total is not None else len(result.rejected), json.dumps(result.failed_trials),
+                    result.rows, result.rejected_total if result.rejected_total is not None else len(result.rejected),
+                    json.dumps(result.failed_trials),
                     result.meta.get("target"), result.meta.get("cpu"), result.meta.get("tvm_version"),
                     json.dumps(result.meta),
                 ],
             )
-            self._keep_raw(sha, raw_copy.result())
+            copied = raw_copy.result()  # a failed copy (a full disk) fails the upload before it commits
             self.con.execute("COMMIT")
+            committed = True
+        except duckdb.Error as e:
+            self._rollback()
+            existing = self._wait_for_upload(sha_future.result()) if _is_conflict(e) else None
+            if existing:  # another session stored the same bytes first
+                return IngestReport(source.name, existing[1], existing[0], duplicate=True, rows=existing[2])
+            raise
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
         finally:
-            copied = None if raw_copy.exception() else raw_copy.result()
-            if copied and copied.exists():
-                copied.unlink()  # not kept: a duplicate, or the upload failed
+            if not committed:
+                _remove(None if not raw_copy.done() or raw_copy.exception() else raw_copy.result())
+        self._keep_raw(sha, copied)
         return IngestReport(
             source.name, kind, upload_id, rows=result.rows, failed_trials=result.failed_trials,
             rejected_lines=[{"line": r.line, "reason": r.reason} for r in result.rejected],
         )
 
+    def _rollback(self) -> None:
+        with contextlib.suppress(duckdb.Error):  # already rolled back by a failed COMMIT
+            self.con.execute("ROLLBACK")
+
+    def _wait_for_upload(self, sha: str, seconds: float = 5.0):
+        """The upload another session is committing with these bytes, once its commit shows."""
+        deadline = time.monotonic() + seconds
+        while not (existing := self._upload_of(sha)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return existing
+
+    def _upload_of(self, sha: str):
+        return self.con.execute("SELECT upload_id, kind, rows FROM upload WHERE sha256 = ?", [sha]).fetchone()
+
     def _scrub(self, message: str, source) -> str:
         """A message without this server's paths: the file's own name stands for its temp copy."""
-        for path, shown in ((source.path, source.name), (str(self.files_dir), "<raw files>"), (self.path, "<database>"),
+        for path, shown in ((source.path if source else None, source.name if source else ""), (str(self.files_dir), "<raw files>"), (self.path, "<database>"),
                             (tempfile.gettempdir(), "<tmp>")):
             if path and path != ":memory:":
                 message = message.replace(str(path), shown)
         return message
 
     def _copy_raw(self, source) -> Path | None:
-        """Copy the file next to the database (runs while it is parsed); _keep_raw names it."""
+        """Copy the file next to the database (runs while it is parsed) as a .partial; _keep_raw
+        names it after the commit. A failed copy removes what it wrote."""
         if self.files_dir is None:
             return None
+        name = None
         try:
             self.files_dir.mkdir(exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=self.files_dir, suffix=".partial")
+            fd, name = tempfile.mkstemp(dir=self.files_dir, suffix=".raw.partial")
             os.close(fd)
             shutil.copyfile(source.path, name)  # the kernel copies; no pass through Python
         except OSError as e:
-            raise TvmvizError(f"{source.name}: cannot keep a copy in {self.files_dir}: {e}") from None
+            _remove(Path(name) if name else None)
+            raise TvmvizError(f"{source.name}: cannot keep a copy next to the database: {e.strerror or e}") from None
         return Path(name)
 
     def _keep_raw(self, sha: str, copied: Path | None) -> None:
-        if copied is not None:
+        if copied is None:
+            return
+        try:
             copied.replace(self.files_dir / sha)
+        except OSError:  # the upload is stored; only its raw copy is lost
+            _remove(copied)
+
+    def sweep_files(self) -> None:
+        """Remove what a killed process left next to the database: partial copies, decoded temp
+        files, and raw copies of no stored upload."""
+        if self.files_dir is None or not self.files_dir.is_dir():
+            return
+        kept = {sha for (sha,) in self.con.execute("SELECT sha256 FROM upload").fetchall()}
+        for f in self.files_dir.iterdir():
+            if f.name.endswith(".partial") or (f.name not in kept and f.is_file()):
+                _remove(f)
 
     # ---- uploads ------------------------------------------------------------------------------
 
@@ -245,21 +324,33 @@ class Store:
         return [Upload(*r[:8], json.loads(r[8] or "{}"), *r[9:]) for r in rows]
 
     def delete_upload(self, upload_id: int) -> None:
-        """Remove an upload and all its rows, in one transaction."""
+        """Remove an upload, all its rows and its raw copy, in one transaction. TvmvizError when it
+        is gone (another session deleted it first)."""
         tables = [t for (t,) in self.con.execute(
             "SELECT t.table_name FROM duckdb_tables() t JOIN duckdb_columns() c USING (database_name, schema_name, table_name) "
             "WHERE c.column_name = 'upload_id' AND t.table_name <> 'upload' AND NOT t.temporary "
             "AND t.database_name = current_database() AND t.schema_name = 'main'"
         ).fetchall()]
+        gone = TvmvizError(f"upload {upload_id} is gone: it was deleted already")
         self.con.execute("BEGIN TRANSACTION")
         try:
+            row = self.con.execute("SELECT sha256 FROM upload WHERE upload_id = ?", [upload_id]).fetchone()
+            if row is None:
+                raise gone
             for table in tables:
                 self.con.execute(f'DELETE FROM "{table}" WHERE upload_id = ?', [upload_id])
             self.con.execute("DELETE FROM upload WHERE upload_id = ?", [upload_id])
             self.con.execute("COMMIT")
+        except duckdb.Error as e:
+            self._rollback()
+            if _is_conflict(e) and not self.con.execute("SELECT 1 FROM upload WHERE upload_id = ?", [upload_id]).fetchone():
+                raise gone from None
+            raise TvmvizError(f"upload {upload_id} could not be deleted: {e}") from None
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
+        if self.files_dir is not None:
+            _remove(self.files_dir / row[0])
 
     # ---- queries the selector and pages need --------------------------------------------------
 

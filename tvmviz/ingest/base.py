@@ -14,6 +14,7 @@ A format module (autotvm.py, onednn.py, executor.py, ...) exposes:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Source:
     name: str  # file name as the user gave it (inside a zip: "archive.zip/member")
-    path: str  # a local file holding the decoded content (gunzipped, BOM stripped, CRLF kept)
-    data: bytes  # the same content, in memory
+    path: str  # a local file holding the decoded content (gunzipped, BOM stripped, CRLF kept); read
+               # it in chunks or lines: memory must not grow with the file
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,31 @@ def iter_lines(path: str, max_len: int):
         yield line_no, (b"".join(parts) if length <= max_len else None), length
 
 
+# Longest line the text formats (oneDNN verbose, profile tables) read; longer ones are rejected by
+# their length, and never held whole.
+MAX_LINE_CHARS = 1 << 20
+
+
+@contextlib.contextmanager
+def open_text(path: str):
+    """The file's lines as text (UTF-8, bad bytes replaced; split at "\\n" only, which is dropped,
+    a "\\r" before it kept), one at a time. A line over MAX_LINE_CHARS comes as its first
+    MAX_LINE_CHARS + 1 characters, the rest skipped: memory stays bounded."""
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
+        yield _bounded_lines(f)
+
+
+def _bounded_lines(f):
+    while line := f.readline(MAX_LINE_CHARS + 1):
+        if line.endswith("\n"):
+            yield line[:-1]
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            while (rest := f.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+                pass
+        yield line
+
+
 class RejectedList:
     """Rejected lines as they are found: the first MAX_REJECTED_LISTED kept, the rest counted."""
 
@@ -192,6 +218,9 @@ class RejectedList:
         self.total += 1
         if len(self.items) < MAX_REJECTED_LISTED:
             self.items.append(Rejected(line, reason))
+
+    def append(self, rejected: Rejected) -> None:
+        self.add(rejected.line, rejected.reason)
 
     def listed(self) -> list[Rejected]:
         """What a report shows: the kept lines, then one line-0 entry counting the rest."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -167,8 +168,14 @@ def _json_text(obj) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+# Graphs, traces and profiles are read whole (one JSON document, or a table held as rows): files
+# over this size are refused before they are read (a real one is a few MB).
+MAX_FILE_BYTES = 128 * 1024**2
+
+
 def _decode(source: Source) -> str:
-    return source.data.decode("utf-8", errors="replace")
+    with open(source.path, "rb") as f:
+        return f.read().decode("utf-8", errors="replace")
 
 
 def _load_json(source: Source):
@@ -583,6 +590,10 @@ def _cells(line: str, columns: list[tuple[str, int]]) -> dict[str, str]:
 
 
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
+    size = os.path.getsize(source.path)
+    if size > MAX_FILE_BYTES:
+        raise TvmvizError(f"{source.name}: {size / 1024**2:,.0f} MiB, over the {MAX_FILE_BYTES // 1024**2} MiB limit "
+                          "for a graph JSON, trace or profile (they are read whole)")
     if kind == GRAPH_JSON:
         return _finish(con, source, "executor_node", _NODE_COLUMNS, load_graph_json(upload_id, source), "graph node")
     if kind == GRAPH_DUMP:
@@ -594,7 +605,7 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
         got = load_profile_table(upload_id, source)
         return _finish(con, source, "executor_profile", _PROFILE_COLUMNS, got, "profile table row")
     if kind == PROFILER_REPORT:
-        text_start = source.data.lstrip()[:1]
+        text_start = _decode(source).lstrip()[:1].encode()
         got = load_report_json(upload_id, source) if text_start in (b"{", b"[") else load_report_text(upload_id, source)
         return _finish(con, source, "executor_profile", _PROFILE_COLUMNS, got, "profiler report call")
     raise TvmvizError(f"{source.name}: executor module cannot load kind {kind!r}")
