@@ -17,6 +17,7 @@ import streamlit as st
 from tvmviz.errors import TvmvizError
 from tvmviz.select import Scenario, SelectOptions, select
 from tvmviz.store import Store, default_db_path
+from tvmviz.text import markdown_text
 
 SAMPLE_LOGS = Path(__file__).resolve().parents[1] / "sample_logs"
 SAMPLE_UPLOADER = "sample_logs"
@@ -70,7 +71,7 @@ def ensure_sample_logs() -> None:
                                              uploader=SAMPLE_UPLOADER, progress=progress)
                 for r in reports:
                     if r.error:
-                        st.error(r.error)
+                        st.error(markdown_text(r.error))
             status.update(label=f"Stored the sample logs of {len(folders)} runs", state="complete", expanded=False)
         state.done = True
 
@@ -164,13 +165,13 @@ def graph_and_selection(analysis: Analysis, scenario: str = ""):
     try:
         graph = cached_graph(db, analysis.model)
     except TvmvizError as e:
-        st.error(str(e))
+        st.error(markdown_text(e))
         return None, None
     try:
         with st.spinner("Selecting layouts…"):
             return graph, cached_selection(db, analysis.model, analysis.ids, analysis.base, scenario)
     except TvmvizError as e:
-        st.error(f"No selection for this analysis: {e}")
+        st.error(markdown_text(f"No selection for this analysis: {e}"))
         st.caption("Missing layout-transform benchmarks? Tick 'estimate transforms' or 'price missing transforms "
                    "at 0' under Analysis settings on the Data page.")
         return graph, None
@@ -280,13 +281,13 @@ def measure_here(keys: list, analysis: Analysis) -> int | None:
                 data = Path(path).read_bytes()
         except TvmvizError as e:
             status.update(label="Measuring failed", state="error")
-            st.error(str(e))
+            st.error(markdown_text(e))
             return None
         name = f"measured_here_{time.strftime('%Y%m%d-%H%M%S')}.log"
         report = get_store().ingest_bytes(name, data, label=MEASURED_HERE_LABEL, uploader=MEASURE_UPLOADER)[0]
         if report.error:
             status.update(label="Storing the measurements failed", state="error")
-            st.error(report.error)
+            st.error(markdown_text(report.error))
             return None
         failed = sum(1 for m in results if m.error_no)
         st.session_state.analysis_ids = set(analysis.ids) | {report.upload_id}

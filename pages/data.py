@@ -4,6 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import MODEL_KINDS, current_analysis, ensure_sample_logs, get_store, route_through_app
+from tvmviz.errors import TvmvizError
+from tvmviz.ingest import all_kinds
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -27,6 +30,8 @@ with st.form("upload", clear_on_submit=True):
     col1, col2 = st.columns(2)
     uploader = col1.text_input("Uploader", placeholder="your name")
     label = col2.text_input("Run label", placeholder="e.g. resnet50 on skylake")
+    forced_kind = st.selectbox("Kind", [None, *all_kinds()], format_func=lambda k: "detect from content" if k is None else k,
+                               help="Read every file as this kind when the guess is wrong (the CLI's --kind)")
     submitted = st.form_submit_button("Ingest")
 
 if submitted and files:
@@ -34,20 +39,20 @@ if submitted and files:
     bar = st.progress(0.0, text="Ingesting…")
     for k, f in enumerate(files):
         bar.progress(k / len(files), text=f"Ingesting {f.name}")
-        reports += store.ingest_bytes(f.name, f.getvalue(), label=label or None, uploader=uploader or None)
+        reports += store.ingest_bytes(f.name, f, label=label or None, uploader=uploader or None, kind=forced_kind)
     # new uploads join the current analysis
     st.session_state.analysis_ids = set(current_analysis().ids) | {r.upload_id for r in reports if r.upload_id}
     bar.progress(1.0, text="Done")
     for r in reports:
         if r.error:
-            st.error(r.error)
+            st.error(markdown_text(r.error))
         elif r.duplicate:
-            st.info(f"{r.file}: already stored as upload {r.upload_id}")
+            st.info(markdown_text(f"{r.file}: already stored as upload {r.upload_id}"))
         else:
             failed = ", ".join(f"{k}: {v}" for k, v in r.failed_trials.items()) or "none"
-            st.success(f"{r.file}: {r.kind}, {r.rows} rows stored; failed trials: {failed}")
+            st.success(markdown_text(f"{r.file}: {r.kind}, {r.rows} rows stored; failed trials: {failed}"))
         if r.rejected_lines:
-            st.warning(f"{r.file}: {len(r.rejected_lines)} lines rejected")
+            st.warning(markdown_text(f"{r.file}: {len(r.rejected_lines)} lines rejected"))
             st.dataframe(pd.DataFrame(r.rejected_lines), hide_index=True)
         if r.failed_trials:
             st.dataframe(pd.DataFrame({"error": list(r.failed_trials), "failed trials": list(r.failed_trials.values())}),
@@ -98,5 +103,8 @@ else:
         victim = st.selectbox("Upload", [u.upload_id for u in uploads],
                               format_func=lambda i: next(f"{u.upload_id}: {u.file_name}" for u in uploads if u.upload_id == i))
         if st.button("Delete", type="primary"):
-            store.delete_upload(victim)
-            st.rerun()
+            try:
+                store.delete_upload(victim)
+                st.rerun()
+            except TvmvizError as e:
+                st.error(markdown_text(e))

@@ -151,3 +151,13 @@ def test_profile_table_bad_numbers_reject_their_line(store):
     (r,) = store.ingest_bytes("t.txt", (header + "\n".join(rows) + "\nTotal_time  -  21.0\n").encode())
     assert r.error is None and r.rows == 1, r
     assert [x["line"] for x in r.rejected_lines] == [4, 5, 6, 7]
+
+
+@pytest.mark.parametrize("text", [
+    "  " + json.dumps(GOOD),  # leading whitespace
+    json.dumps({k: GOOD[k] for k in reversed(list(GOOD))}),  # another key order
+    "WARNING:autotvm:Too many errors happened\nINFO: tuning task 1/20\n" + json.dumps(GOOD),  # lines a run printed
+])
+def test_sniffer_takes_what_autotvm_and_tvm_write(store, text):
+    (r,) = store.ingest_bytes("x.log", (text + "\n" + json.dumps(GOOD) + "\n").encode())
+    assert r.error is None and r.kind == "autotvm" and r.rows == 2, r

@@ -11,6 +11,8 @@ import json
 import sys
 
 from tvmviz.errors import TvmvizError
+from tvmviz.ingest import all_kinds
+from tvmviz.text import strip_controls
 from tvmviz.measure import cli as measure_cli
 from tvmviz.select import cli as select_cli
 
@@ -25,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except TvmvizError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(strip_controls(f"error: {e}"), file=sys.stderr)
         return 2
 
 
@@ -39,7 +41,8 @@ def _add_ingest_parsers(sub) -> None:
     add_db_argument(p)
     p.add_argument("--label", help="run label, e.g. 'resnet18 znver3'")
     p.add_argument("--uploader", help="who the logs come from")
-    p.add_argument("--kind", help="skip sniffing and read every file as this kind")
+    p.add_argument("--kind", choices=all_kinds(), metavar="KIND",
+                   help="skip sniffing and read every file as this kind (one of: %(choices)s)")
     p.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
     p.set_defaults(func=_cmd_ingest)
 
@@ -72,7 +75,7 @@ def _cmd_ingest(args) -> int:
         print(json.dumps([r.to_json() for r in reports], indent=1))
     else:
         for r in reports:
-            print(_describe_report(r))
+            print(strip_controls(_describe_report(r)))
     stored = any(r.upload_id is not None for r in reports)
     return 0 if stored else 2
 
@@ -104,7 +107,7 @@ def _cmd_uploads(args) -> int:
     for u in uploads:
         who = f" by {u.uploader}" if u.uploader else ""
         label = f" [{u.label}]" if u.label else ""
-        print(f"{u.upload_id:>4}  {u.kind:<20} {u.rows:>8} rows  {u.file_name}{label}{who}  {u.cpu or u.target or ''}")
+        print(strip_controls(f"{u.upload_id:>4}  {u.kind:<20} {u.rows:>8} rows  {u.file_name}{label}{who}  {u.cpu or u.target or ''}"))
     if not uploads:
         print("no uploads yet: python -m tvmviz ingest FILE...")
     return 0

@@ -10,6 +10,7 @@ on the same workload key.
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from tvmviz.errors import TvmvizError
@@ -312,14 +313,34 @@ WHERE task = 'layout_transform' AND problem IS NULL AND line_no NOT IN (SELECT l
 """
 
 
+# Lines before the first record that a log may carry (a warning printed into it, a banner).
+SNIFF_SKIPPED_LINES = 5
+_RECORD_KEYS_RE = re.compile(rb'^\{.*"(input|i)"\s*:\s*\[')
+
+
 def sniff(head: bytes) -> str | None:
-    """AutoTVM logs are JSON lines whose objects start with an "input" or "i" key."""
-    for raw in head.splitlines()[:50]:
+    """AutoTVM logs are JSON lines: objects with an "input" (v0.2) or "i" (v0.1) list, keys in any
+    order, leading whitespace allowed; comments and up to SNIFF_SKIPPED_LINES other lines may come
+    first."""
+    other = 0
+    for raw in head.splitlines()[:200]:
         line = raw.strip()
         if not line or line.startswith(b"#"):
             continue
-        return "autotvm" if line.startswith((b'{"input"', b'{"i"')) else None
+        if _is_record(line):
+            return "autotvm"
+        other += 1
+        if other > SNIFF_SKIPPED_LINES:
+            return None
     return None
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):  # cut off by the sniffing window, or not JSON at all
+        return bool(_RECORD_KEYS_RE.match(line[:4096]))
+    return isinstance(obj, dict) and isinstance(obj.get("input", obj.get("i")), list)
 
 
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:

@@ -113,7 +113,7 @@ _OP_RE = re.compile(r'"op"\s*:\s*"([^"]*)"')
 
 def _is_autotvm_line(text: str) -> bool:
     """The first line is one JSON object with AutoTVM's keys: the lead's kind, never ours."""
-    first = text.split("\n", 1)[0].strip()
+    first = text.lstrip().split("\n", 1)[0].strip()
     if not first.startswith("{"):
         return False
     try:
