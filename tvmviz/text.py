@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
-# Markdown's and Streamlit's markup characters (links, images, emphasis, headings, lists, tables,
-# code, :color[...] directives, $math$); HTML's are written as entities.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|:~$=^])")
+# Markdown's and Streamlit's markup characters (links, images, emphasis, headings, tables, code,
+# :color[...] directives, $math$); an underscore only where it could open or close emphasis (not
+# inside a name like conv1_14); HTML's are written as entities.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*{}\[\]#!|~$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
