@@ -262,6 +262,15 @@ class Store:
         with contextlib.suppress(duckdb.Error):  # already rolled back by a failed COMMIT
             self.con.execute("ROLLBACK")
 
+    def _wait_until_gone(self, upload_id: int, seconds: float = 5.0) -> bool:
+        """Whether the upload disappears once the conflicting session's commit shows."""
+        deadline = time.monotonic() + seconds
+        while self.con.execute("SELECT 1 FROM upload WHERE upload_id = ?", [upload_id]).fetchone():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def _wait_for_upload(self, sha: str, seconds: float = 5.0):
         """The upload another session is committing with these bytes, once its commit shows."""
         deadline = time.monotonic() + seconds
@@ -343,7 +352,7 @@ class Store:
             self.con.execute("COMMIT")
         except duckdb.Error as e:
             self._rollback()
-            if _is_conflict(e) and not self.con.execute("SELECT 1 FROM upload WHERE upload_id = ?", [upload_id]).fetchone():
+            if _is_conflict(e) and self._wait_until_gone(upload_id):  # another session's delete got there first
                 raise gone from None
             raise TvmvizError(f"upload {upload_id} could not be deleted: {e}") from None
         except BaseException:
