@@ -19,6 +19,7 @@ from tvmviz.errors import TvmvizError
 from tvmviz.server import accounts
 from tvmviz.select import Scenario, SelectOptions, select
 from tvmviz.store import Store, default_db_path, process_store
+from tvmviz.text import markdown_text
 
 SAMPLE_LOGS = Path(__file__).resolve().parents[1] / "sample_logs"
 SAMPLE_UPLOADER = "sample_logs"
@@ -84,7 +85,7 @@ def ensure_sample_logs() -> None:
                                              uploader=SAMPLE_UPLOADER, progress=progress)
                 for r in reports:
                     if r.error:
-                        st.error(r.error)
+                        st.error(markdown_text(r.error))
             measured = [r for r in run_lib.list_runs(store, status=False) if r.label == SAMPLE_LABELS["measured"]]
             if measured:
                 store.ingest_paths([SAMPLE_LOGS / "resnet18" / "resnet18.onnx"], run=measured[0].run_id)
@@ -271,13 +272,13 @@ def graph_and_selection(analysis: Analysis | None, scenario: str = ""):
     try:
         graph = cached_graph(db, analysis.model)
     except TvmvizError as e:
-        st.error(str(e))
+        st.error(markdown_text(e))
         return None, None
     try:
         with st.spinner("Selecting layouts…"):
             return graph, cached_selection(db, analysis.key, analysis.base, scenario)
     except TvmvizError as e:
-        st.error(f"No selection for this run: {e}")
+        st.error(markdown_text(f"No selection for this run: {e}"))
         st.caption("Missing layout-transform benchmarks? Tick 'estimate transforms' or 'price missing transforms "
                    "at 0' under Analysis settings on the Data page, or measure them there.")
         show_lacks(analysis)
@@ -390,7 +391,7 @@ def measure_device_choice(key: str) -> tuple:
         try:
             devices = tracker_devices(tracker, timeout_s=3.0)
         except TvmvizError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
             return tracker, device_key
         if devices:
             st.dataframe([d.__dict__ for d in devices], hide_index=True)
@@ -439,7 +440,7 @@ def measure_here(keys: list, analysis: Analysis, cells=(), device: tuple = (None
                 target = target_string(dev.target)
         except TvmvizError as e:
             status.update(label="Measuring failed", state="error")
-            st.error(str(e))
+            st.error(markdown_text(e))
             return None
         name = f"measured_here_{time.strftime('%Y%m%d-%H%M%S')}.log"
         label = MEASURED_HERE_LABEL if not tracker else f"measured on {device_key} ({tracker})"
@@ -449,7 +450,7 @@ def measure_here(keys: list, analysis: Analysis, cells=(), device: tuple = (None
                                     run=analysis.run.run_id if same_machine else None)[0]
         if report.error:
             status.update(label="Storing the measurements failed", state="error")
-            st.error(report.error)
+            st.error(markdown_text(report.error))
             return None
         failed = sum(1 for m in results if m.error_no)
         accounts.audit(store.con, who.name, "measure", report.upload_id,

@@ -12,8 +12,10 @@ from pages.common import (
 )
 from tvmviz import runs as run_lib
 from tvmviz.errors import TvmvizError
+from tvmviz.ingest import all_kinds
 from tvmviz.server import accounts
 from tvmviz.store import default_db_path
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -48,6 +50,8 @@ with st.form("upload", clear_on_submit=True):
     target = col3.radio("Add to", [NEW_RUNS, THIS_RUN], key="up_target")
     st.caption("Files sent together (or a zip) form one run. A single file joins the run its label names, else "
                "the run whose model its workloads match on the same CPU, else it starts a new run.")
+    forced_kind = st.selectbox("Kind", [None, *all_kinds()], format_func=lambda k: "detect from content" if k is None else k,
+                               help="Read every file as this kind when the guess is wrong (the CLI's --kind)")
     submitted = st.form_submit_button("Ingest")
 
 if submitted and files:
@@ -62,7 +66,8 @@ if submitted and files:
     bar = st.progress(0.0, text="Ingesting…")
     for k, f in enumerate(files):
         bar.progress(k / len(files), text=f"Ingesting {f.name}")
-        reports += accounts.ingest_bytes_as(store, me, f.name, f.getvalue(), label=label or None, run=place)
+        reports += accounts.ingest_bytes_as(store, me, f.name, f, label=label or None, kind=forced_kind,
+                                            run=place)
     bar.progress(1.0, text="Done")
     run_of = {u.upload_id: u.run_id for u in store.uploads()}
     joined = [run_of[r.upload_id] for r in reports if r.upload_id in run_of and not r.duplicate]
@@ -70,15 +75,15 @@ if submitted and files:
         set_session_run(joined[-1])  # the session follows what it uploaded
     for r in reports:
         if r.error:
-            st.error(r.error)
+            st.error(markdown_text(r.error))
         elif r.duplicate:
-            st.info(f"{r.file}: already stored as upload {r.upload_id}")
+            st.info(markdown_text(f"{r.file}: already stored as upload {r.upload_id}"))
         else:
             failed = ", ".join(f"{k}: {v}" for k, v in r.failed_trials.items()) or "none"
-            st.success(f"{r.file}: {r.kind}, {r.rows} rows stored in run {run_of.get(r.upload_id)}; "
-                       f"failed trials: {failed}")
+            st.success(markdown_text(f"{r.file}: {r.kind}, {r.rows} rows stored in run {run_of.get(r.upload_id)}; "
+                       f"failed trials: {failed}"))
         if r.rejected_lines:
-            st.warning(f"{r.file}: {len(r.rejected_lines)} lines rejected")
+            st.warning(markdown_text(f"{r.file}: {len(r.rejected_lines)} lines rejected"))
             st.dataframe(pd.DataFrame(r.rejected_lines), hide_index=True)
         if r.failed_trials:
             st.dataframe(pd.DataFrame({"error": list(r.failed_trials), "failed trials": list(r.failed_trials.values())}),
@@ -105,11 +110,11 @@ if run.model_upload is not None and run.machine is not None:
     try:
         st.caption(cached_inputs(default_db_path(), (run.run_id, run.uploads, (), ()))[3].summary())
     except TvmvizError as e:
-        st.error(str(e))
+        st.error(markdown_text(e))
 if run.complete:
     st.success("Complete: a model graph, records for every conv and every layout transform it needs.")
 for n, lack in enumerate(run.lacks):
-    st.warning(f"Lacks: {lack.text}")
+    st.warning(markdown_text(f"Lacks: {lack.text}"))
     cols = st.columns(4)
     if run_lib.inputs.UPLOAD in lack.actions:
         cols[0].caption("Upload it with the form above, 'Add to: this session's run'.")
@@ -123,7 +128,7 @@ for n, lack in enumerate(run.lacks):
                     accounts.move_as(store, me, u, fresh)
                 st.rerun()
             except TvmvizError as e:
-                st.error(str(e))
+                st.error(markdown_text(e))
     if run_lib.inputs.MEASURE in lack.actions and lack.keys:
         if cols[2].button(f"Measure the {len(lack.keys)} transforms on this machine", key=f"lack_measure_{n}",
                           disabled=not accounts.may_measure(me), help="On a team server, admins only"):
@@ -146,9 +151,9 @@ if analysis.cost_sources and run.model_upload is not None:
     try:
         banner = cached_inputs(default_db_path(), analysis.key)[3].banner()
         if banner:
-            st.warning(banner, icon=":material/merge_type:")
+            st.warning(markdown_text(banner), icon=":material/merge_type:")
     except TvmvizError as e:
-        st.error(str(e))
+        st.error(markdown_text(e))
 
 st.subheader("Runs")
 rows_of = {u.upload_id: u for u in uploads}
@@ -177,7 +182,7 @@ with st.expander("Start a new run"):
             set_session_run(run_lib.new_run(store, new_label, me.name))
             st.rerun()
         except TvmvizError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
 with st.expander("Rename this run"):
     st.session_state.setdefault("rename_label", run.label)
     new_name = st.text_input("Label", key="rename_label")
@@ -186,7 +191,7 @@ with st.expander("Rename this run"):
             accounts.rename_as(store, me, run, new_name)
             st.rerun()
         except TvmvizError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
 with st.expander("Move an upload to another run"):
     moving = st.selectbox("Upload", list(name_of), format_func=name_of.get, key="move_upload")
     to = st.selectbox("To run", list(by_id), format_func=lambda i: by_id[i].name(), key="move_to")
@@ -195,7 +200,7 @@ with st.expander("Move an upload to another run"):
             accounts.move_as(store, me, moving, to)
             st.rerun()
         except TvmvizError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
 with st.expander("Analysis settings"):
     # widget state is dropped on other pages: the settings live under keys no widget owns
     for key, text in (("opt_estimate", "Estimate layout transforms from the benchmarks given (TVM's "
@@ -217,7 +222,7 @@ with st.expander("Delete an upload"):
             st.session_state.pop("delete_sure", None)
             st.rerun()
         except TvmvizError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
 with st.expander("Audit log: who uploaded, moved, renamed, deleted and measured what"):
     events = accounts.audit_events(store.con)
     if events:

@@ -18,6 +18,7 @@ import onnx
 import pyarrow as pa
 import pytest
 from tests.paths import ORACLE_EXAMPLE
+from tvmviz.text import markdown_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_logs" / "resnet18"
@@ -183,7 +184,7 @@ def test_layer_page_lists_every_candidate_and_marks_tvms_choice(app):
     assert list(zip(chosen["ic_bn"], chosen["oc_bn"])) == [(ic, oc)]
     bars = _frame_with(app.get("vega_lite_chart")[0], "part")
     assert set(bars["part"]) == {"kernel", "transform in", "transform out"}
-    assert len(app.info) == 1 and app.info[0].value.startswith(f"{name}: ") and "worse than" in app.info[0].value
+    assert len(app.info) == 1 and app.info[0].value.startswith(markdown_text(f"{name}: ")) and "worse than" in app.info[0].value
 
 
 def test_whatif_pin_changes_the_layer_and_the_url(app):
