@@ -120,8 +120,10 @@ def dag_dataset(tmp: Path) -> Dataset:
 
 
 def ms(seconds: float) -> str:
-    """As pages.common.ms formats the metrics (not imported: it would import Streamlit outside its runtime)."""
-    return f"{seconds * 1e3:.4g} ms"
+    """As pages.common.ms formats the metrics (tvmviz.style.ms; pages.common would import Streamlit)."""
+    from tvmviz.style import ms as style_ms
+
+    return style_ms(seconds)
 
 
 @dataclass

@@ -309,4 +309,6 @@ def measure_here(keys: list, analysis: Analysis) -> int | None:
 
 
 def ms(seconds: float | None) -> str:
-    return "–" if seconds is None else f"{seconds * 1e3:.4g} ms"
+    from tvmviz.style import ms as style_ms
+
+    return style_ms(seconds)

@@ -18,6 +18,7 @@ import onnx
 import pyarrow as pa
 import pytest
 from tests.paths import ORACLE_EXAMPLE
+from tvmviz.select.explain import label
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_logs" / "resnet18"
@@ -174,7 +175,7 @@ def test_whatif_pin_changes_the_layer_and_the_url(app):
     _, ic, oc = _tvm_choices()[1]
     app.selectbox(key="wi_layer").set_value(name).run()
     pin_box = app.selectbox(key=f"wi_pin_{name}")
-    other = next(o for o in pin_box.options if o not in ("free (solver decides)", f"{oc}c" if ic == oc else f"{ic}c->{oc}c"))
+    other = next(o for o in pin_box.options if o not in ("free (solver decides)", label(ic, oc)))
     pin_box.set_value(other).run()
     assert not app.exception
     diff = app.dataframe[0].value

@@ -188,7 +188,7 @@ def test_measure_the_missing_transforms_here(whatif):
 
 def _transforms(at):
     """The What-if page's table of the scenario's layout transforms."""
-    return next(d.value for d in at.dataframe if {"layouts", "source"} <= set(d.value.columns))
+    return next(d.value for d in at.dataframe if {"transform", "source"} <= set(d.value.columns))
 
 
 def _key(rec: dict) -> tuple:

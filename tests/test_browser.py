@@ -141,7 +141,7 @@ def test_pin_another_x_on_whatif(page, app_url):
     page.get_by_role("option", name=layer, exact=True).click()
     settle(page)
     sidebar.get_by_label(f"Candidate for {layer}").click()
-    page.get_by_role("option", name="64c->16c", exact=True).click()
+    page.get_by_role("option", name="64c→16c", exact=True).click()
     settle(page)
     metric = page.locator("[data-testid=stMetric]").filter(has_text="Layers that changed x")
     metric.get_by_text("0", exact=True).wait_for(state="detached")
@@ -185,7 +185,7 @@ def test_a_shared_whatif_link_on_a_fresh_server(page, tmp_path):
         goto(pg, f"http://127.0.0.1:{port}/whatif?s={scenario}", "Layers that changed x")
         nav = pg.locator("[data-testid=stSidebarNav]").inner_text()
         assert "Search space" in nav and "Profile vs tuned" in nav and "common" not in nav
-        assert pg.get_by_text("Pinned: layer1.0.conv1_4 → 64c->16c").count() == 1
+        assert pg.get_by_text("Pinned: layer1.0.conv1_4 → 64c→16c").count() == 1
         assert f"s={scenario}" in pg.url
         shoot(pg, "whatif_shared_link")
         pg.close()

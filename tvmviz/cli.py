@@ -12,6 +12,7 @@ import sys
 
 from tvmviz.cli_format import HelpFormatter, example
 from tvmviz.errors import TvmvizError
+from tvmviz.export import cli as export_cli
 from tvmviz.measure import cli as measure_cli
 from tvmviz.select import cli as select_cli
 from tvmviz.server import cli as server_cli
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     select_cli.add_parsers(sub)
     measure_cli.add_parsers(sub)
     server_cli.add_parsers(sub)
+    export_cli.add_parsers(sub)
     return parser
 
 
