@@ -279,6 +279,11 @@ def measure_here(keys: list, analysis: Analysis) -> int | None:
     from tvmviz.measure import measure_transforms, write_log
     from tvmviz.report import MEASURE_UPLOADER, MEASURED_HERE_LABEL
 
+    who = current_identity()
+    if not accounts.may_measure(who):  # measuring occupies the server's CPU: admins only
+        st.error("Measuring on this server is limited to its admins; ask one, or measure on your machine and "
+                 "upload the log.")
+        return None
     with st.status(f"Measuring {len(keys)} layout transforms with TVM on this machine…", expanded=True) as status:
         bar = st.progress(0.0, text="Starting TVM…")
 
@@ -302,6 +307,7 @@ def measure_here(keys: list, analysis: Analysis) -> int | None:
             st.error(report.error)
             return None
         failed = sum(1 for m in results if m.error_no)
+        accounts.audit(get_store().con, who.name, "measure", report.upload_id, {"transforms": len(results)})
         st.session_state.analysis_ids = set(analysis.ids) | {report.upload_id}
         status.update(label=f"Measured {len(results)} transforms ({failed} failed): upload {report.upload_id}",
                       state="complete", expanded=False)

@@ -8,11 +8,12 @@ import streamlit as st
 
 from pages.common import (
     EXEC_GRAPH_KINDS, PROFILE_KINDS, cached_profile_overrides, cached_selection, current_analysis,
-    measure_here, ms, route_through_app, selection_or_stop, transform_origins_of,
+    current_identity, measure_here, ms, route_through_app, selection_or_stop, transform_origins_of,
 )
 from tvmviz.charts import graph_chart
 from tvmviz.errors import TvmvizError
 from tvmviz.report import ESTIMATED, MISSING, transform_table
+from tvmviz.server.accounts import may_measure
 from tvmviz.select import Scenario, diff_selections
 from tvmviz.select.explain import label
 from tvmviz.store import default_db_path
@@ -178,7 +179,8 @@ if unmeasured:
     counts = Counter(e.source for e in unmeasured)
     st.warning(f"{len(unmeasured)} transforms of this scenario ({len(keys)} distinct) have no benchmark: "
                + ", ".join(f"{n} {s}" + (" (priced at 0)" if s == MISSING else "") for s, n in counts.items()) + ".")
-    if st.button(f"Measure the {len(keys)} missing transforms on this machine", key="wi_measure", type="primary"):
+    if st.button(f"Measure the {len(keys)} missing transforms on this machine", key="wi_measure", type="primary",
+                 disabled=not may_measure(current_identity()), help="On a team server, admins only"):
         upload = measure_here(keys, analysis)
         if upload is not None:
             st.session_state.wi_measured = (f"Measured {len(keys)} transforms here (upload {upload}, label "

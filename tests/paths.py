@@ -13,3 +13,5 @@ THIRDPARTY = DATA / "thirdparty"
 ONEDNN_VERBOSE = R18 / "onednn_verbose.txt"
 RESNET50_LOG = THIRDPARTY / "resnet50-v2-7_autotvm_tvm0.13.log"
 RESNET50_GRAPH = THIRDPARTY / "resnet50-v2-7_graph_executor.json"
+# Small TVM 0.19 models before and after relay.build (tuner_view tests).
+RESIDUAL_BUILDS = DATA / "tvm019" / "residual"

@@ -65,14 +65,20 @@ def test_graph_without_conv():
         select(g.graph(), [], [], SelectOptions())
 
 
-def test_a_built_graph_is_refused_with_the_fused_conv_named(r18):
-    """A graph-executor JSON has residual adds fused into convs: not the graph the tuner saw."""
+def test_a_built_graph_is_recovered_and_only_the_raw_build_is_refused(r18):
+    """load_graph turns a graph-executor JSON into the graph the tuner saw; the raw built graph
+    (residual adds fused into convs) is still refused, with the fused conv named and what to do."""
+    from tvmviz.graph.executor_graph import load_executor_graph
     from tvmviz.graph.load import load_graph
 
-    _, tuning, transforms, _ = r18
+    _, tuning, transforms, onnx_sel = r18
     built = load_graph(f"{R18}/graph.json")
-    with pytest.raises(TvmvizError, match=r"conv2d_NCHWc_add_add_nn_relu has 2 data inputs"):
-        select(built, tuning, transforms, SelectOptions())
+    sel = select(built, tuning, transforms, SelectOptions())
+    assert [(n.ic_bn, n.oc_bn) for n in sel.nodes] == [(n.ic_bn, n.oc_bn) for n in onnx_sel.nodes]
+    assert sel.total_cost_s == pytest.approx(onnx_sel.total_cost_s, rel=1e-12)
+    raw = load_executor_graph(f"{R18}/graph.json")
+    with pytest.raises(TvmvizError, match=r"conv2d_NCHWc_add_add_nn_relu has 2 data inputs.*load_graph"):
+        select(raw, tuning, transforms, SelectOptions())
 
 
 def test_explain_numbers_are_consistent(r18):

@@ -18,6 +18,9 @@ transforms TVM actually inserted can be counted and compared with the predicted 
   ``null`` nodes are graph inputs (op ``input``).
 - Node shapes are the built (packed, 5-D) shapes; ``attrs["nchw_shape"]`` gives the NCHW one where
   the layout says how.
+- Every op node keeps what tuner_view.py needs to undo the fusion: ``attrs["ops"]``, the ops it stands
+  for in order, and ``attrs["args"]``, "data" or "param" per argument it takes (its data arguments are
+  ``inputs``, in the same order).
 """
 
 from __future__ import annotations
@@ -173,7 +176,8 @@ def _fused_ops(func_name: str) -> list[str]:
     return ops
 
 
-def _relay_name(op: str) -> str:
+def relay_op_name(op: str) -> str:
+    """Relay's name of an op spelled as in a fused function name: "nn_max_pool2d" -> "max_pool2d"."""
     short = op[3:] if op.startswith("nn_") else op
     return _OP_RENAME.get(short, short)
 
@@ -201,30 +205,36 @@ def _build(entries, heads, label, source) -> LayoutGraph:
         data_in = [i for i in inputs if i in out_of]
         func = str(attrs.get("func_name", name))
         ops = _fused_ops(func)
+        args = ["data" if i in out_of else "param" for i in inputs]
         base_attrs = {"func_name": func, "fused_ops": ops}
+        whole = dict(base_attrs, ops=ops, args=args)
         if any("conv2d_NCHWc" in op for op in ops):
             conv, conv_attrs = _conv_node(entries, eid, inputs, attrs, label)
-            conv_attrs.update(base_attrs)
+            conv_attrs.update(whole)
             out_of[eid] = add(name, "conv2d", [out_of[i] for i in data_in], shape, dtype, conv, conv_attrs)
             continue
         if "layout_transform" in ops:
             lt = ops.index("layout_transform")
             before, after = ops[:lt], ops[lt + 1:]
-            lt_attrs = dict(base_attrs, src_layout=attrs.get("src_layout"), dst_layout=attrs.get("dst_layout"))
+            lt_attrs = dict(base_attrs, src_layout=attrs.get("src_layout"), dst_layout=attrs.get("dst_layout"),
+                            ops=["layout_transform"], args=args)
             cur = [out_of[i] for i in data_in]
             in_shape = shape_of[data_in[0]] if data_in else shape
             if before:  # e.g. add_nn_relu_layout_transform: the merge runs, then its result is transformed
-                cur = [add(f"{name}/{_relay_name(before[0])}", _relay_name(before[0]), cur, in_shape, dtype, attrs=dict(base_attrs, part=before))]
+                cur = [add(f"{name}/{relay_op_name(before[0])}", relay_op_name(before[0]), cur, in_shape, dtype,
+                           attrs=dict(base_attrs, part=before, ops=before, args=args))]
+                lt_attrs["args"] = ["data"]
             if after:  # e.g. layout_transform_nn_batch_flatten: shape of the transformed tensor is not kept
                 lt_attrs["shape_unknown"] = True
                 t = add(f"{name}/layout_transform", "layout_transform", cur, in_shape, dtype, attrs=lt_attrs)
-                out_of[eid] = add(name, _relay_name(after[0]), [t], shape, dtype, attrs=dict(base_attrs, part=after))
+                out_of[eid] = add(name, relay_op_name(after[0]), [t], shape, dtype,
+                                  attrs=dict(base_attrs, part=after, ops=after, args=["data"]))
             else:
                 out_of[eid] = add(name, "layout_transform", cur, shape, dtype, attrs=lt_attrs)
             continue
-        op = _relay_name(ops[0]) if ops else func
+        op = relay_op_name(ops[0]) if ops else func
         extra = {k: v for k, v in attrs.items() if k in ("layout", "out_layout", "data_layout")}
-        out_of[eid] = add(name, op, [out_of[i] for i in data_in], shape, dtype, attrs=dict(base_attrs, **extra))
+        out_of[eid] = add(name, op, [out_of[i] for i in data_in], shape, dtype, attrs=dict(whole, **extra))
 
     outputs = tuple(dict.fromkeys(out_of[h] for h in heads if h in out_of))
     return LayoutGraph(nodes=tuple(nodes), outputs=outputs, source=source)

@@ -2,7 +2,8 @@
 
 - ONNX protobuf -> ``onnx_import.load_onnx`` (through TVM Relax)
 - JSON with ``"format": "tvmviz-layout-graph"`` -> ``json_format.from_json``
-- graph-executor JSON or debug-executor graph dump (or a ``_tvmdbg_*`` folder) -> ``executor_graph``
+- graph-executor JSON or debug-executor graph dump (or a ``_tvmdbg_*`` folder) -> ``executor_graph``,
+  then ``tuner_view``: the conv-level graph the graph tuner saw before the build
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from tvmviz.errors import TvmvizError
 from tvmviz.graph.executor_graph import is_executor_graph_json, load_executor_graph
 from tvmviz.graph.json_format import from_json, is_layout_graph_json
 from tvmviz.graph.model import LayoutGraph
+from tvmviz.graph.tuner_view import tuner_view
 
 
 def load_graph(path: str | os.PathLike, data_inputs: list[str] | None = None) -> LayoutGraph:
@@ -21,7 +23,7 @@ def load_graph(path: str | os.PathLike, data_inputs: list[str] | None = None) ->
     path = os.fspath(path)
     name = os.path.basename(path) or path
     if os.path.isdir(path):
-        return load_executor_graph(path)
+        return tuner_view(load_executor_graph(path))
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -37,7 +39,7 @@ def load_graph(path: str | os.PathLike, data_inputs: list[str] | None = None) ->
         if is_layout_graph_json(obj):
             return from_json(obj, source=path)
         if is_executor_graph_json(obj):
-            return load_executor_graph(obj, source=path)
+            return tuner_view(load_executor_graph(obj, source=path))
         raise TvmvizError(
             f"{name}: a JSON file, but neither a tvmviz layout graph (\"format\": \"tvmviz-layout-graph\") "
             "nor a graph-executor JSON / debug-executor graph dump"

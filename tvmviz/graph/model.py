@@ -72,6 +72,36 @@ def workload_key(workload: list) -> str:
     return json.dumps(workload, separators=(",", ":"))
 
 
+def part_name(base: str, op: str, used: set) -> str:
+    """``<base>/<op>`` for an op that is part of the node named ``base`` (``_1``, ``_2``... when taken);
+    the name is added to ``used``."""
+    name, k = f"{base}/{op}", 1
+    while name in used:
+        name, k = f"{base}/{op}_{k}", k + 1
+    used.add(name)
+    return name
+
+
+def post_order(roots, args_of, done=()) -> list:
+    """Relay ``post_order_visit`` from ``roots``: every item after its args, args left to right, items in
+    ``done`` (and repeats) left out. Iterative: deep nets exceed Python's recursion limit."""
+    seen = set(done)
+    order = []
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            item, expanded = stack.pop()
+            if item in seen:
+                continue
+            if expanded:
+                seen.add(item)
+                order.append(item)
+                continue
+            stack.append((item, True))
+            stack.extend((a, False) for a in reversed(args_of(item)) if a not in seen)
+    return order
+
+
 @dataclass(frozen=True)
 class Node:
     index: int  # position in TVM's node order

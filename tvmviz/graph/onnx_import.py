@@ -34,7 +34,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from tvmviz.errors import TvmvizError
-from tvmviz.graph.model import ConvAttrs, LayoutGraph, Node
+from tvmviz.graph.model import ConvAttrs, LayoutGraph, Node, part_name, post_order
 
 # ONNX ops whose inputs after the first are weights / attributes in practice: a graph input that only
 # appears in those slots is a parameter, not a data input.
@@ -289,13 +289,7 @@ def _name_calls(new_calls: list[_Call], node_name: str) -> None:
         if i == primary:
             call.attrs["name"] = node_name
             continue
-        candidate = f"{node_name}/{call.op}"
-        k = 1
-        while candidate in used:
-            candidate = f"{node_name}/{call.op}_{k}"
-            k += 1
-        used.add(candidate)
-        call.attrs["name"] = candidate
+        call.attrs["name"] = part_name(node_name, call.op, used)
 
 
 class _NodeContext:
@@ -604,20 +598,8 @@ def _post_order(graph, calls, producer, data_names, tensors, source, label) -> L
         if ref is None:
             continue  # an output computed from weights only: no data node
         out_refs.append(ref)
-    # Iterative DFS (deep nets exceed Python's recursion limit): a call is emitted after its args.
-    for root in out_refs:
-        stack = [(root, False)]
-        while stack:
-            ref, expanded = stack.pop()
-            if ref in index_of:
-                continue
-            if expanded:
-                emit(ref[1])
-                continue
-            stack.append((ref, True))
-            for arg in reversed(calls[ref[1]].args):
-                if arg not in index_of:
-                    stack.append((arg, False))
+    for ref in post_order(out_refs, lambda r: calls[r[1]].args, done=index_of):
+        emit(ref[1])
     outputs = tuple(dict.fromkeys(index_of[r] for r in out_refs))
     graph_out = LayoutGraph(nodes=tuple(nodes), outputs=outputs, source=source)
     if not graph_out.convs():

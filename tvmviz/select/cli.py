@@ -30,7 +30,7 @@ def add_parsers(subparsers) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--graph", required=True, metavar="MODEL", help="ONNX, graph-executor JSON or tvmviz graph JSON")
+    p.add_argument("--graph", required=True, metavar="MODEL", help="ONNX, tvmviz layout-graph JSON, or a built graph (graph-executor JSON, debug dump): read back as the graph the tuner saw")
     p.add_argument("--tuning-log", required=True, action="append", metavar="LOG", help="AutoTVM records (repeatable)")
     p.add_argument("--transform-log", action="append", default=[], metavar="LOG",
                    help="the graph tuner's layout_transform records (repeatable)")

@@ -17,6 +17,7 @@ import numpy as np
 
 from tvmviz.errors import TvmvizError
 from tvmviz.graph.model import CONV_TASK, LayoutGraph, workload_key
+from tvmviz.graph.tuner_view import match_padding
 from tvmviz.records import TransformRecord, TuningRecord
 from tvmviz.select.options import SelectOptions
 
@@ -199,6 +200,7 @@ class Problem:
 
 
 def build_problem(graph: LayoutGraph, tuning: list, transforms: list, opts: SelectOptions) -> Problem:
+    graph = match_padding(graph, {r.workload for r in tuning})  # a built graph's inferred paddings
     keys, in_lists, out_nodes, boundary, warnings = tuner_graph(graph)
     convs = [k for k in keys if graph.nodes[k].op == "conv2d"]
     if not convs:
@@ -229,8 +231,8 @@ def tuner_graph(graph: LayoutGraph):
         if n.op == "conv2d" and len(n.inputs) != 1:
             raise TvmvizError(
                 f"{graph.source or 'graph'}: conv {n.name} has {len(n.inputs)} data inputs (an add fused into it by "
-                "a build?); the graph tuner works on the model before the build: give the ONNX model or a "
-                "layout-graph JSON instead"
+                "a build?); the graph tuner works on the model before the build: load a built graph with "
+                "tvmviz.graph.load.load_graph (or tuner_view), or give the ONNX model or a layout-graph JSON"
             )
     boundary = {n.index for n in nodes if _is_boundary(n)}
     is_target = [n.op == "conv2d" for n in nodes]
@@ -350,7 +352,10 @@ def _candidates(graph, convs, tuning, opts) -> dict:
         ranked = cache[wkey]
         if not ranked:
             valid = " valid" if opts.cost_model == "true" and by_workload.get(wkey) else ""
-            raise TvmvizError(f"conv2d {node.name!r}: no{valid} tuning record for workload {wkey}")
+            inferred = (f" (its strides and padding were inferred from a built graph; no record has any of its "
+                        f"{len(node.attrs.get('padding_alternatives', []))} other paddings either)"
+                        if "inferred" in node.attrs else "")
+            raise TvmvizError(f"conv2d {node.name!r}: no{valid} tuning record for workload {wkey}{inferred}")
         allowed = [r for r in ranked if r.ic_bn not in excluded and r.oc_bn not in excluded]
         pin = opts.pins.get(node.name)
         if pin is not None:
