@@ -127,12 +127,17 @@ def _stored_raw_logs() -> list[list[dict]]:
     return out
 
 
+def _row_key(r) -> tuple:
+    """(shape, src layout, dst layout) of a transform-table row ('32c→16c' is NCHW32c to NCHW16c)."""
+    return (tuple(json.loads(r.shape)), *(f"NCHW{x}" for x in r.transform.split("→")))
+
+
 def test_measure_the_missing_transforms_here(whatif):
     at = whatif
     # the two smallest transforms the baseline pays for lose their benchmark
     paid = _transforms(at)
     smallest = paid.assign(n=paid["shape"].map(_elements)).nsmallest(2, "n")
-    drop = {(tuple(json.loads(r.shape)), *r.layouts.split(" → ")) for r in smallest.itertuples()}
+    drop = {_row_key(r) for r in smallest.itertuples()}
     lines = (SAMPLE / "layout_transform.log").read_text().splitlines()
     kept = [ln for ln in lines if _key(json.loads(ln)) not in drop]
     assert len(kept) == len(lines) - len(drop)
@@ -152,7 +157,7 @@ def test_measure_the_missing_transforms_here(whatif):
     assert not at.exception and not at.error, [e.value for e in at.error]
     sources = _transforms(at)
     missing = sources[sources["source"] == "missing"]
-    assert 1 <= len(missing) and {(tuple(json.loads(r.shape)), *r.layouts.split(" → ")) for r in missing.itertuples()} <= drop
+    assert 1 <= len(missing) and {_row_key(r) for r in missing.itertuples()} <= drop
     button = at.button(key="wi_measure")
     assert "missing transforms on this machine" in button.label
 
@@ -162,15 +167,15 @@ def test_measure_the_missing_transforms_here(whatif):
     after = _transforms(at)
     assert "missing" not in set(after["source"])
     here = after[after["source"] == "measured here"]
-    measured_keys = {(tuple(json.loads(r.shape)), *r.layouts.split(" → ")) for r in here.itertuples()}
-    assert measured_keys == {(tuple(json.loads(r.shape)), *r.layouts.split(" → ")) for r in missing.itertuples()}
+    measured_keys = {_row_key(r) for r in here.itertuples()}
+    assert measured_keys == {_row_key(r) for r in missing.itertuples()}
     # the stored log is AutoTVM's format with this machine's numbers; the page shows its costs[0]
     log = next(recs for recs in _stored_raw_logs() if {_key(r) for r in recs} <= drop)
     cost = {_key(r): r["result"][0][0] for r in log}
     assert set(cost) == measured_keys
     assert all(0 < c < 1e-2 and r["result"][1] == 0 for r, c in zip(log, cost.values()))
     for r in here.itertuples():
-        assert r.ms == pytest.approx(cost[(tuple(json.loads(r.shape)), *r.layouts.split(" → "))] * 1e3, rel=1e-9)
+        assert r.ms == pytest.approx(cost[_row_key(r)] * 1e3, rel=1e-9)
     # the upload is named as measured here, by tvmviz measure
     at.switch_page("pages/data.py").run()
     table = at.dataframe[0].value

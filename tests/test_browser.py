@@ -121,13 +121,14 @@ def test_click_a_node_on_the_graph(page, app_url):
     shoot(page, "graph")
     graph = load_graph(SAMPLE / "resnet18.onnx")
     name = "layer2.0.conv1_14"
-    layout = layout_graph(graph)
+    layout = layout_graph(graph, max_width_px=900)  # the Graph page's default width
     node = layout.nodes[graph.by_name(name).index]
     # the chart's x / y scales map [0, width + 16] x [0, height] onto the plot area, which Streamlit fits
     plot = chart.locator("path.background").first.bounding_box()
     page.mouse.click(plot["x"] + node.x * plot["width"] / (layout.width + 16),
                      plot["y"] + node.y * plot["height"] / layout.height)
-    page.get_by_text(f"{name}: NCHW", exact=False).wait_for()
+    page.get_by_text("(reads NCHW64c, writes NCHW16c)", exact=False).wait_for()  # its subheader
+    page.get_by_text("Why NCHW16c and not", exact=False).first.wait_for()  # the inequality panel
     settle(page)
     shoot(page, "graph_clicked")
 
@@ -165,11 +166,15 @@ def test_download_the_report(page, app_url):
 
 
 def test_screenshot_every_page(page, app_url):
-    for name in PAGES:
-        page.goto(f"{app_url}/{name}")
-        settle(page)
-        assert page.locator("[data-testid=stException]").count() == 0, name
-        shoot(page, "page_" + (name or "data"))
+    """Every page at the narrowest and widest screens the style guide covers (docs/style.md)."""
+    for width in (1280, 1920):
+        page.set_viewport_size({"width": width, "height": 1200})
+        for name in PAGES:
+            page.goto(f"{app_url}/{name}")
+            settle(page)
+            assert page.locator("[data-testid=stException]").count() == 0, name
+            shoot(page, f"page_{name or 'data'}_{width}")
+    page.set_viewport_size({"width": 1600, "height": 1800})
 
 
 def test_a_shared_whatif_link_on_a_fresh_server(page, tmp_path):

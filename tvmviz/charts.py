@@ -20,6 +20,7 @@ from tvmviz.graph.model import LayoutGraph
 alt.data_transformers.disable_max_rows()  # a 500-node graph is well under any real limit
 
 NODE_PICK = "node_pick"  # the click selection's name; Streamlit reports it under this key
+CELL_PICK = "cell_pick"  # a search-space cell clicked
 
 
 def _ms(seconds) -> float | None:
@@ -310,9 +311,12 @@ def heatmap_chart(cells: pd.DataFrame, metric: str = "time", chosen=None, baseli
                               legend=alt.Legend(format=style.D3_MS if metric == "time" else ",.0f", orient="bottom",
                                                 gradientLength=220, titleLimit=0, labelLimit=0)),
         tooltip=tip)
-    text = base.mark_text(fontSize=12).encode(x, y, text="text:N", color=alt.Color("text_color:N", scale=None),
-                                               tooltip=tip)
-    layers = [never, failed, filled, text]
+    text = base.mark_text(fontSize=12).encode(x, y, text="text:N", tooltip=tip,
+                                               color=alt.Color("text_color:N", scale=None, legend=None))
+    # an invisible rect over every cell: what a click picks (ask the inequality for that cell's x)
+    hit = base.mark_rect(opacity=0.001, cursor="pointer").encode(x, y, tooltip=tip).add_params(
+        alt.selection_point(name=CELL_PICK, fields=["ic_bn", "oc_bn"], on="click", clear="dblclick"))
+    layers = [never, failed, filled, text, hit]
     marks = []
     if chosen is not None:
         marks.append({"ic_bn": chosen[0], "oc_bn": chosen[1], "what": "chosen by the graph tuner"})
@@ -326,7 +330,7 @@ def heatmap_chart(cells: pd.DataFrame, metric: str = "time", chosen=None, baseli
                 domain=["chosen by the graph tuner", "oneDNN's blocks"], range=["black", "#e69f00"]),
                 legend=alt.Legend(orient="bottom", labelLimit=0)),
             tooltip=["what:N"]))
-    return alt.layer(*layers).resolve_legend(color="independent").properties(
+    return alt.layer(*layers).resolve_scale(color="independent").properties(
         width=max(320, 58 * len(order_oc)), height=max(200, 36 * len(order_ic)))
 
 
@@ -358,6 +362,8 @@ def candidate_frame(exp) -> pd.DataFrame:
         "transform_in_ms": c.transform_in_s * 1e3, "transform_out_ms": c.transform_out_s * 1e3,
         "local_total_ms": c.local_total_s * 1e3, "ic_bn": c.ic_bn, "oc_bn": c.oc_bn,
     } for c in exp.candidates])
+    for col in ("regret_ms", "local_delta_ms"):  # float noise of the solver's sums is no regret
+        frame[col] = frame[col].mask(frame[col].abs() < 1e-9, 0.0)
     key = frame["regret_ms"].where(frame["regret_ms"].notna(), frame["local_delta_ms"])
     return frame.assign(_key=key).sort_values(["_key", "local_total_ms"], kind="stable").drop(columns="_key") \
         .reset_index(drop=True)
@@ -386,16 +392,16 @@ def candidate_bars(exp) -> alt.LayerChart:
     base = alt.Chart(frame)
     outline = {"stroke": alt.condition("datum.chosen", alt.value("black"), alt.value(None)),
                "strokeWidth": alt.condition("datum.chosen", alt.value(2), alt.value(0))}
-    title = "ms, neighbours as chosen" + (" (cut at 3× the chosen)" if cut else "")
+    title = "ms with the neighbours as chosen" + (", cut at 3× the chosen" if cut else "")
     kernel = base.mark_bar(clip=True).encode(
         y, alt.X("k0:Q", title=title, scale=scale, axis=alt.Axis(format=style.D3_MS, titleLimit=0)), x2="i0:Q",
         color=alt.Color("oc_bn:O", title="kernel, writes NCHW{x}c", scale=alt.Scale(domain=domain, range=colors),
-                        legend=alt.Legend(orient="bottom", labelExpr="datum.label + 'c'", titleLimit=0)),
+                        legend=alt.Legend(orient="top", labelExpr="datum.label + 'c'", titleLimit=0, columns=6)),
         tooltip=tip, **outline)
     t_in = base.mark_bar(clip=True, color=style.TRANSFORM).encode(y, alt.X("i0:Q", scale=scale), x2="o0:Q",
                                                                    tooltip=tip)
     t_out = base.mark_bar(clip=True, color="#90a4ae").encode(y, alt.X("o0:Q", scale=scale), x2="end:Q", tooltip=tip)
-    return alt.layer(kernel, t_in, t_out).properties(height=max(140, 24 * len(frame)))
+    return alt.layer(kernel, t_in, t_out).properties(height=max(140, 24 * len(frame)), width="container")
 
 
 # ------------------------------------------------------------------------------------------- profile, compare
