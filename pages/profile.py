@@ -37,7 +37,8 @@ else:
     st.altair_chart(ratio_chart(measured, RATIO_FLAG), width="stretch")
 MS = {c: st.column_config.NumberColumn(c.replace("_ms", " (ms)"), format="%.4g") for c in
       ("tuned_ms", "profiled_ms", "ms")} | {"ratio": st.column_config.NumberColumn("profiled / tuned", format="%.2f")}
-st.dataframe(layers, hide_index=True, width="stretch", column_config=MS)
+st.dataframe(layers, hide_index=True, width="stretch", column_config=MS, column_order=[  # numbers first
+    "layer", "chosen", "built", "same layout", "tuned_ms", "profiled_ms", "ratio", "flagged", "built node"])
 if cmp.unmatched:
     st.caption("No built conv with the same output shape for: " + ", ".join(cmp.unmatched))
 
@@ -57,6 +58,8 @@ verdict(f"The {len(inner)} transforms the build inserted inside the model took {
         f"selection predicted {len(cmp.predicted)} transforms costing {style.ms(predicted)}"
         + (f": {total / predicted:.1f}× the prediction." if predicted > 0 else "."))
 st.write(f"Inserted by the build: {len(cmp.inserted)} ({len(inner)} not at the graph input)")
-st.dataframe(cmp.inserted.rename(columns={"profiled_ms": "ms"}), hide_index=True, width="stretch", column_config=MS)
+st.dataframe(cmp.inserted.rename(columns={"profiled_ms": "ms"}), hide_index=True, width="stretch", column_config=MS,
+             column_order=["transform", "ms", "shape", "at graph input", "node"])
 st.write(f"Predicted by the selection: {len(cmp.predicted)}")
-st.dataframe(cmp.predicted, hide_index=True, width="stretch", column_config=MS)
+st.dataframe(cmp.predicted, hide_index=True, width="stretch", column_config=MS,
+             column_order=["transform", "ms", "source", "shape", "from", "to", "kind"])

@@ -75,6 +75,7 @@ def page(app_url):
 def settle(pg):
     """Wait until Streamlit has finished running the script."""
     pg.wait_for_selector("[data-testid=stAppViewContainer]")
+    pg.wait_for_timeout(700)  # the running indicator shows a moment after the page's first elements
     pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
     pg.wait_for_timeout(500)
 
@@ -171,6 +172,7 @@ def test_screenshot_every_page(page, app_url):
         page.set_viewport_size({"width": width, "height": 1200})
         for name in PAGES:
             page.goto(f"{app_url}/{name}")
+            page.locator("h1").first.wait_for()
             settle(page)
             assert page.locator("[data-testid=stException]").count() == 0, name
             shoot(page, f"page_{name or 'data'}_{width}")
