@@ -86,8 +86,9 @@ def _prefix(name: str) -> str | None:
 
 
 def blocks(graph: LayoutGraph) -> dict[str, list[int]]:
-    """block name -> node indices: nodes named with the prefix, and the unnamed ops whose inputs and
-    consumers all lie in that one block (a relu between two convs of layer3, the add closing a unit)."""
+    """block name -> node indices: the nodes named with the prefix, and the unnamed ops lying between two of
+    them (a relu between two convs of layer3, the add closing its first unit), so that a closed block is
+    convex: no path leaves it and comes back."""
     own = {n.index: _prefix(n.name) for n in graph.nodes}
     counts: dict = {}
     for b in own.values():
@@ -99,22 +100,30 @@ def blocks(graph: LayoutGraph) -> dict[str, list[int]]:
         for j in n.inputs:
             consumers[j].append(n.index)
 
-    def common(values):
-        values = set(values)
-        return values.pop() if len(values) == 1 and None not in values else None
+    def reach(start, step):
+        seen, todo = set(start), list(start)
+        while todo:
+            for j in step(todo.pop()):
+                if j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+        return seen
 
-    up: dict = {}
-    for n in graph.nodes:  # topological order
-        up[n.index] = own[n.index] or (common(up[j] for j in n.inputs) if n.inputs else None)
-    down: dict = {}
-    for n in reversed(graph.nodes):
-        down[n.index] = own[n.index] or (common(down[j] for j in consumers[n.index]) if consumers[n.index] else None)
-    out: dict[str, list[int]] = {}
-    for n in graph.nodes:
-        b = own[n.index] or (up[n.index] if up[n.index] == down[n.index] else None)
+    named: dict[str, list[int]] = {}
+    for i, b in own.items():
         if b is not None:
-            out.setdefault(b, []).append(n.index)
-    return out
+            named.setdefault(b, []).append(i)
+    between: dict[int, set] = {}
+    for b, members in named.items():
+        hull = reach(members, lambda i: consumers[i]) & reach(members, lambda i: graph.nodes[i].inputs)
+        for i in hull:
+            if own[i] is None:
+                between.setdefault(i, set()).add(b)
+    out = {b: list(members) for b, members in named.items()}
+    for i, bs in between.items():
+        if len(bs) == 1:
+            out[next(iter(bs))].append(i)
+    return {b: sorted(members) for b, members in out.items()}
 
 
 def condense(graph: LayoutGraph) -> tuple[list[int], list[tuple[int, int]]]:
