@@ -5,12 +5,18 @@ import streamlit as st
 from pages.common import current_identity, ensure_sample_logs, get_store, team_server
 from tvmviz.errors import TvmvizError
 
+
+
+def sign_in() -> None:
+    st.title("tvmviz")
+    st.write("This is a team server: sign in to see and add your team's runs.")
+    st.button("Sign in", type="primary", on_click=st.login)
+
+
 st.set_page_config(page_title="tvmviz", layout="wide")
 if team_server():
-    if not st.user.is_logged_in:
-        st.title("tvmviz")
-        st.write("This is a team server: sign in to see and add your team's runs.")
-        st.button("Sign in", type="primary", on_click=st.login)
+    if not st.user.is_logged_in:  # the only page before sign-in: no navigation to any other
+        st.navigation([st.Page(sign_in, title="Sign in")], position="hidden").run()
         st.stop()
     with st.sidebar:
         me = current_identity()
@@ -30,6 +36,7 @@ pages = [
     st.Page("pages/layer.py", title="Layer", icon=":material/layers:"),
     st.Page("pages/whatif.py", title="What-if", icon=":material/tune:"),
     st.Page("pages/profile.py", title="Profile vs tuned", icon=":material/speed:"),
+    st.Page("pages/reality.py", title="Reality check", icon=":material/fact_check:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
 ]

@@ -1,5 +1,5 @@
 """What every page shares: the store (one DuckDB connection per process, a cursor per session), the
-current analysis (which uploads, which model), and cached graphs, records and selections."""
+session's run (in the URL as ?run=, with ?cost= for cost sources), and cached graphs, records and selections."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from tvmviz import runs as run_lib
 from tvmviz.errors import TvmvizError
 from tvmviz.server import accounts
 from tvmviz.select import Scenario, SelectOptions, select
@@ -21,13 +22,13 @@ from tvmviz.store import Store, default_db_path, process_store
 
 SAMPLE_LOGS = Path(__file__).resolve().parents[1] / "sample_logs"
 SAMPLE_UPLOADER = "sample_logs"
-# Each folder of sample_logs/ is one run; only the first is in the default analysis (the others come from
-# other machines: mixing them into one selection would be meaningless).
+# Each folder of sample_logs/ is one run; resnet18/ is stored last, so it is the newest complete run a new
+# session opens. measured/ was measured for resnet18/'s model, which its run shares.
 SAMPLE_LABELS = {"resnet18": "sample: resnet18 (TVM 0.19, znver3)", "measured": "sample: measured (tvmviz, znver5)"}
 DEFAULT_SAMPLE_LABEL = SAMPLE_LABELS["resnet18"]
 MODEL_KINDS = ("onnx_model", "layout_graph")
-EXEC_GRAPH_KINDS = ("debug_graph_dump", "graph_executor_json")
-PROFILE_KINDS = ("debug_profile_table", "chrome_trace", "profiler_report")
+EXEC_GRAPH_KINDS = ("debug_graph_dump", "graph_executor_json", "tvmviz_run_plan")
+PROFILE_KINDS = ("debug_profile_table", "chrome_trace", "profiler_report", "tvmviz_run_plan")
 
 
 def team_server() -> bool:
@@ -72,7 +73,7 @@ def ensure_sample_logs() -> None:
         if state.done or store.uploads():
             state.done = True
             return
-        folders = sorted((p for p in SAMPLE_LOGS.iterdir() if p.is_dir()), key=lambda p: (p.name != "resnet18", p.name))
+        folders = sorted((p for p in SAMPLE_LOGS.iterdir() if p.is_dir()), key=lambda p: (p.name == "resnet18", p.name))
         with st.status("First start: storing the sample logs (sample_logs/)…", expanded=True) as status:
             bar = st.progress(0.0)
             for k, folder in enumerate(folders):
@@ -84,12 +85,11 @@ def ensure_sample_logs() -> None:
                 for r in reports:
                     if r.error:
                         st.error(r.error)
+            measured = [r for r in run_lib.list_runs(store, status=False) if r.label == SAMPLE_LABELS["measured"]]
+            if measured:
+                store.ingest_paths([SAMPLE_LOGS / "resnet18" / "resnet18.onnx"], run=measured[0].run_id)
             status.update(label=f"Stored the sample logs of {len(folders)} runs", state="complete", expanded=False)
         state.done = True
-
-
-def in_default_analysis(upload) -> bool:
-    return upload.uploader != SAMPLE_UPLOADER or upload.label == DEFAULT_SAMPLE_LABEL
 
 
 def route_through_app() -> None:
@@ -113,35 +113,104 @@ def get_store() -> Store:
 
 @dataclass(frozen=True)
 class Analysis:
-    """The uploads the pages analyse together (chosen on the Data page; default: all of them)."""
+    """The session's run (chosen on the Data page, in the URL as ?run=) and the runs added as cost sources."""
 
-    ids: tuple  # every included upload
+    run: run_lib.Run
+    ids: tuple  # the run's uploads
     model: int | None  # upload holding the model graph
-    by_kind: dict = field(default_factory=dict, compare=False, hash=False)  # kind -> upload ids
+    cost_sources: tuple = ()  # run ids whose records are added (another machine's costs), in the URL as ?cost=
+    cost_ids: tuple = ()  # their uploads
+    by_kind: dict = field(default_factory=dict, compare=False, hash=False)  # kind -> upload ids of the run
     base: SelectOptions = SelectOptions()
 
     def of(self, *kinds) -> tuple:
         return tuple(i for k in kinds for i in self.by_kind.get(k, ()))
 
+    @property
+    def key(self) -> tuple:
+        """What the run's inputs depend on (cache key: uploads never change once stored)."""
+        return self.run.run_id, self.ids, self.cost_sources, self.cost_ids
 
-def current_analysis() -> Analysis:
-    uploads = get_store().uploads()
-    chosen = st.session_state.get("analysis_ids")
-    ids = tuple(u.upload_id for u in uploads
-                if (in_default_analysis(u) if chosen is None else u.upload_id in chosen))
+
+def _param_ints(name: str) -> list[int]:
+    text = st.query_params.get(name, "")
+    return [int(t) for t in text.split(",") if t.strip().isdigit()]
+
+
+def runs_with_status() -> list:
+    """Every run with what it lacks (cached per run content)."""
+    return [run_status_of(r) for r in run_lib.list_runs(get_store(), status=False)]
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _status(db: str, run: run_lib.Run):
+    from tvmviz.runs.inputs import with_status
+
+    return with_status(_process_store().cursor(), run)
+
+
+def run_status_of(run):
+    return _status(default_db_path(), run)
+
+
+def session_run_id() -> int | None:
+    """The session's run: the link's ?run=, else the one chosen before, else the newest complete run (else the
+    sample run). Written back to the URL, so a shared link opens the same run."""
+    catalog = {r.run_id: r for r in run_lib.list_runs(get_store(), status=False)}
+    asked = _param_ints("run")
+    if asked and asked[0] in catalog:
+        run_id = asked[0]
+    elif st.session_state.get("run_id") in catalog:
+        run_id = st.session_state.run_id
+    else:
+        runs = runs_with_status()
+        complete = [r for r in runs if r.complete]
+        sample = [r for r in runs if r.label == DEFAULT_SAMPLE_LABEL]
+        run_id = (complete or sample or runs or [None])[-1]
+        run_id = run_id.run_id if run_id is not None else None
+    if run_id is not None:
+        set_session_run(run_id, keep_cost_sources=True)
+    return run_id
+
+
+def set_session_run(run_id: int, keep_cost_sources: bool = False) -> None:
+    if st.session_state.get("run_id") != run_id and not keep_cost_sources:
+        st.session_state.cost_sources = ()
+    st.session_state.run_id = run_id
+    if st.query_params.get("run") != str(run_id):
+        st.query_params["run"] = str(run_id)
+
+
+def set_cost_sources(run_ids) -> None:
+    st.session_state.cost_sources = tuple(int(r) for r in run_ids)
+    if st.session_state.cost_sources:
+        st.query_params["cost"] = ",".join(map(str, st.session_state.cost_sources))
+    elif "cost" in st.query_params:
+        del st.query_params["cost"]
+
+
+def current_analysis() -> Analysis | None:
+    store = get_store()
+    run_id = session_run_id()
+    if run_id is None:
+        return None
+    catalog = {r.run_id: r for r in run_lib.list_runs(store, status=False)}
+    run = catalog[run_id]
+    if "cost_sources" not in st.session_state:
+        st.session_state.cost_sources = tuple(r for r in _param_ints("cost"))
+    sources = tuple(r for r in st.session_state.cost_sources if r in catalog and r != run_id)
+    set_cost_sources(sources)
+    kinds = {u.upload_id: u.kind for u in store.uploads()}
     by_kind: dict = {}
-    for u in uploads:
-        if u.upload_id in ids:
-            by_kind.setdefault(u.kind, []).append(u.upload_id)
-    models = [i for k in MODEL_KINDS for i in by_kind.get(k, [])]
-    model = st.session_state.get("model_id")
-    if model not in models:
-        model = models[-1] if models else None
+    for i in run.uploads:
+        by_kind.setdefault(kinds[i], []).append(i)
     base = SelectOptions(
         estimate_transforms=st.session_state.get("opt_estimate", False),
         allow_missing_transforms=st.session_state.get("opt_missing", False),
     )
-    return Analysis(ids, model, {k: tuple(v) for k, v in by_kind.items()}, base)
+    cost_ids = tuple(i for r in sources for i in catalog[r].uploads)
+    return Analysis(run, run.uploads, run.model_upload, sources, cost_ids, {k: tuple(v) for k, v in by_kind.items()},
+                    base)
 
 
 # ---- caches: keyed by upload ids, whose content never changes once stored ---------------------------
@@ -153,25 +222,50 @@ def cached_graph(db: str, model_id: int):
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def cached_records(db: str, ids: tuple):
-    cur = _process_store().cursor()
-    return cur.tuning_records(list(ids)), cur.transform_records(list(ids))
+def cached_inputs(db: str, key: tuple):
+    """run_inputs of (run id, its uploads, cost-source runs, their uploads): graph, tuning, transforms, info."""
+    return run_lib.run_inputs(_process_store().cursor(), key[0], key[2])
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def cached_selection(db: str, model_id: int, ids: tuple, base: SelectOptions, scenario: str):
-    """One selection per (data, base options, scenario string): what-if reruns of a seen scenario are free."""
-    graph = cached_graph(db, model_id)
-    tuning, transforms = cached_records(db, ids)
+def cached_selection(db: str, key: tuple, base: SelectOptions, scenario: str):
+    """One selection per (run inputs, base options, scenario string): what-if reruns of a seen scenario are free."""
+    graph, tuning, transforms, _ = cached_inputs(db, key)
     opts = Scenario.from_string(scenario).options(base) if scenario else base
     return select(graph, tuning, transforms, opts)
 
 
-def graph_and_selection(analysis: Analysis, scenario: str = ""):
-    """(graph, selection) of the analysis, or (graph, None) after showing why there is no selection."""
+def show_run(analysis: Analysis) -> None:
+    """Which run the page shows, and a warning when another machine's costs are mixed in."""
+    run = analysis.run
+    machine = run.machine.describe() if run.machine else "no records yet"
+    st.caption(f"Run {run.run_id}: {run.label} · {machine} · TVM {run.tvm_version or '?'}"
+               + (f" · by {run.uploader}" if run.uploader else "") + " (choose another on the Data page)")
+    if analysis.cost_sources and analysis.model is not None:
+        try:
+            banner = cached_inputs(default_db_path(), analysis.key)[3].banner()
+        except TvmvizError:
+            banner = None
+        if banner:
+            st.warning(banner, icon=":material/merge_type:")
+
+
+def show_lacks(analysis: Analysis) -> None:
+    for lack in run_status_of(analysis.run).lacks:
+        st.warning(f"This run lacks: {lack.text}")
+    st.page_link("pages/data.py", label="Add what it lacks on the Data page", icon=":material/upload_file:")
+
+
+def graph_and_selection(analysis: Analysis | None, scenario: str = ""):
+    """(graph, selection) of the session's run, or (graph, None) after showing why there is no selection."""
+    if analysis is None:
+        st.info("Nothing stored yet: upload logs on the Data page.")
+        return None, None
+    show_run(analysis)
     if analysis.model is None:
-        st.info("No model graph in the current analysis: upload an ONNX model (or a tvmviz layout-graph JSON) "
-                "on the Data page.")
+        st.info("No model graph in this run: upload the ONNX model its logs were tuned for (or a tvmviz "
+                "layout-graph JSON) on the Data page, or choose another run there.")
+        show_lacks(analysis)
         return None, None
     db = default_db_path()
     try:
@@ -181,15 +275,16 @@ def graph_and_selection(analysis: Analysis, scenario: str = ""):
         return None, None
     try:
         with st.spinner("Selecting layouts…"):
-            return graph, cached_selection(db, analysis.model, analysis.ids, analysis.base, scenario)
+            return graph, cached_selection(db, analysis.key, analysis.base, scenario)
     except TvmvizError as e:
-        st.error(f"No selection for this analysis: {e}")
+        st.error(f"No selection for this run: {e}")
         st.caption("Missing layout-transform benchmarks? Tick 'estimate transforms' or 'price missing transforms "
-                   "at 0' under Analysis settings on the Data page.")
+                   "at 0' under Analysis settings on the Data page, or measure them there.")
+        show_lacks(analysis)
         return graph, None
 
 
-def selection_or_stop(analysis: Analysis, scenario: str = ""):
+def selection_or_stop(analysis: Analysis | None, scenario: str = ""):
     """graph_and_selection for a page that needs both: it ends the page (the error is already shown)."""
     graph, sel = graph_and_selection(analysis, scenario)
     if graph is None or sel is None:
@@ -243,7 +338,8 @@ def host_target() -> str | None:
 def measured_here_ids(analysis: Analysis) -> tuple:
     from tvmviz.report import is_measured_here  # tvmviz.report imports Altair: not on the first page
 
-    uploads = [u for u in get_store().uploads() if u.upload_id in analysis.ids]
+    ids = set(analysis.ids) | set(analysis.cost_ids)
+    uploads = [u for u in get_store().uploads() if u.upload_id in ids]
     tvm = installed_tvm_version()
     maybe = [u for u in uploads if not is_measured_here(u) and tvm and u.tvm_version == tvm]
     target = host_target() if maybe else None
@@ -258,24 +354,27 @@ def _cached_origins(db: str, ids: tuple, here: tuple) -> dict:
 
 
 def transform_origins_of(analysis: Analysis) -> dict:
-    """(shape, src, dst) -> 'logged' | 'measured here' for the analysis' transform records."""
-    return _cached_origins(default_db_path(), analysis.ids, measured_here_ids(analysis))
+    """(shape, src, dst) -> 'logged' | 'measured here' for the transform records of the run and its cost sources
+    (the run's own last: they win, as in its selection)."""
+    return _cached_origins(default_db_path(), analysis.cost_ids + analysis.ids, measured_here_ids(analysis))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def cached_profile_overrides(db: str, model_id: int, ids: tuple, base: SelectOptions, exec_upload: int,
+def cached_profile_overrides(db: str, key: tuple, model_id: int, base: SelectOptions, exec_upload: int,
                              profiles: tuple) -> dict:
     """layer -> {(ic_bn, oc_bn) as built: profiled seconds} from the debug executor's profile."""
     from tvmviz.report import profile_comparison
 
     graph = cached_graph(db, model_id)
-    sel = cached_selection(db, model_id, ids, base, "")
+    sel = cached_selection(db, key, base, "")
     return profile_comparison(_process_store().cursor().con, graph, sel, exec_upload, profiles).overrides
 
 
 def measure_here(keys: list, analysis: Analysis) -> int | None:
-    """Measure layout transforms with TVM under a visible status, store the log as an upload ('measured
-    here', by 'tvmviz measure') and add it to the current analysis; returns the upload id."""
+    """Measure layout transforms with TVM under a visible status and store the log as an upload ('measured
+    here', by 'tvmviz measure'): in the session's run when this machine is the run's, else in the run
+    'measured here', added to the session as a cost source (its banner names both machines). Returns the
+    upload id."""
     from tvmviz.measure import measure_transforms, write_log
     from tvmviz.report import MEASURE_UPLOADER, MEASURED_HERE_LABEL
 
@@ -301,14 +400,19 @@ def measure_here(keys: list, analysis: Analysis) -> int | None:
             st.error(str(e))
             return None
         name = f"measured_here_{time.strftime('%Y%m%d-%H%M%S')}.log"
-        report = get_store().ingest_bytes(name, data, label=MEASURED_HERE_LABEL, uploader=MEASURE_UPLOADER)[0]
+        same_machine = run_lib.Machine.of_target(host_target()) == analysis.run.machine
+        store = get_store()
+        report = store.ingest_bytes(name, data, label=MEASURED_HERE_LABEL, uploader=MEASURE_UPLOADER,
+                                    run=analysis.run.run_id if same_machine else None)[0]
         if report.error:
             status.update(label="Storing the measurements failed", state="error")
             st.error(report.error)
             return None
         failed = sum(1 for m in results if m.error_no)
-        accounts.audit(get_store().con, who.name, "measure", report.upload_id, {"transforms": len(results)})
-        st.session_state.analysis_ids = set(analysis.ids) | {report.upload_id}
+        accounts.audit(store.con, who.name, "measure", report.upload_id, {"transforms": len(results)})
+        if not same_machine:
+            run_id = next(u.run_id for u in store.uploads() if u.upload_id == report.upload_id)
+            set_cost_sources(dict.fromkeys(analysis.cost_sources + (run_id,)))
         status.update(label=f"Measured {len(results)} transforms ({failed} failed): upload {report.upload_id}",
                       state="complete", expanded=False)
     return report.upload_id
@@ -346,7 +450,7 @@ def inequality_panel(analysis: Analysis, sel, name: str, key: str, default_x: in
     st.session_state.asked_x = x
     asked = [a for a in st.session_state.get("asked", []) if a[0] != name] + [(name, x)]
     st.session_state.asked = asked[-20:]  # the report writes the inequality of each asked layer
-    tuning, transforms = cached_records(default_db_path(), analysis.ids)
+    _, tuning, transforms, _ = cached_inputs(default_db_path(), analysis.key)
     q = seed_inequality(sel, name, x, tuning, transforms, transform_origins_of(analysis), installed_tvm_version())
     st.code(q.formula(), language=None, wrap_lines=True)
     if q.rows:

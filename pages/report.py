@@ -1,12 +1,15 @@
 """Report: the selection explained for a reviewer (inputs, machine, scenario in words, inequalities, picture) and
 the schedule as an AutoTVM log, as one zip."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from pages.common import (
-    cached_records, cached_selection, current_analysis, get_store, installed_tvm_version, route_through_app,
+    cached_inputs, cached_selection, current_analysis, get_store, installed_tvm_version, route_through_app,
     selection_or_stop, transform_origins_of,
 )
+from tvmviz.build.compare import markdown as run_plan_markdown
 from tvmviz.errors import TvmvizError
 from tvmviz.report import ReportContext, build_report, report_zip
 from tvmviz.store import default_db_path
@@ -22,7 +25,7 @@ use_whatif = bool(code) and st.checkbox("Report the What-if scenario (with its d
 after = None
 if use_whatif:
     try:
-        after = cached_selection(default_db_path(), analysis.model, analysis.ids, analysis.base, code)
+        after = cached_selection(default_db_path(), analysis.key, analysis.base, code)
     except TvmvizError as e:
         # never the baseline under the scenario's name: say why and offer the way back
         st.error(f"The What-if scenario has no solution, so there is no report of it: {e}")
@@ -34,19 +37,23 @@ asked = [(n, x) for n, x in st.session_state.get("asked", []) if any(c.name == n
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def build(_graph, _baseline, _after, _origins, key: str, _scenario, asked: tuple, here: str | None):
-    tuning, transforms = cached_records(default_db_path(), analysis.ids)
-    uploads = [u for u in get_store().uploads() if u.upload_id in analysis.ids]
-    context = ReportContext.from_uploads(uploads, runtime_tvm=here)
-    report = build_report(_graph, _baseline, tuning, transforms, context, _scenario if _after is not None else None,
-                          _after, asked, _origins, here, scenario_link=f"?s={key.rsplit(':', 1)[-1]}"
-                          if _after is not None else "")
-    return report, report_zip(report)
+    _, tuning, transforms, _ = cached_inputs(default_db_path(), analysis.key)
+    ids = set(analysis.ids) | set(analysis.cost_ids)
+    uploads = [u for u in get_store().uploads() if u.upload_id in ids]
+    context = ReportContext.from_uploads(uploads, run=analysis.run.name(), runtime_tvm=here)
+    return build_report(_graph, _baseline, tuning, transforms, context, _scenario if _after is not None else None,
+                        _after, asked, _origins, here,
+                        scenario_link=f"?s={key.rsplit(':', 1)[-1]}" if _after is not None else "")
 
 
 with st.spinner("Writing the report…"):
     origins = transform_origins_of(analysis)
-    report, data = build(graph, baseline, after, origins, f"{analysis.model}:{analysis.ids}:{analysis.base}:{code}",
-                         scenario, tuple(asked), installed_tvm_version())
+    report = build(graph, baseline, after, origins, f"{analysis.key}:{analysis.base}:{code}", scenario, tuple(asked),
+                   installed_tvm_version())
+    runs = [get_store().upload_meta(i)["run_plan"] for i in analysis.of("tvmviz_run_plan")]
+    if runs:  # plans built and measured on the Reality check page
+        report = replace(report, markdown=report.markdown + "\n\n" + run_plan_markdown(runs) + "\n")
+    data = report_zip(report)
 name = (graph.source or "model").rsplit("/", 1)[-1].rsplit(".", 1)[0]
 c1, c2, c3, c4 = st.columns(4)
 c1.download_button("Report (zip: md, svg, png, log, Model Explorer data)", data, f"{name}_tvmviz_report.zip",
@@ -56,7 +63,7 @@ c3.download_button("graph.png", report.png, f"{name}_graph.png", "image/png")
 c4.download_button("schedule.log (apply_graph_best)", report.schedule, f"{name}_schedule.log", "text/plain")
 st.caption("The schedule log holds one record per conv in node order: `autotvm.apply_graph_best` reads it "
            "positionally, so it fits only this graph. The same report from the command line: "
-           "`python -m tvmviz report --graph MODEL --tuning-log LOG --transform-log LOG [--scenario S] -o report.zip`.")
+           "`python -m tvmviz report --db PATH --run RUN [--scenario S] -o report.zip`.")
 st.divider()
 body, _, rest = report.markdown.partition("## Graph")
 st.markdown(body)  # user text in it is in code spans or escaped (tvmviz.report.md_code)

@@ -3,9 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_analysis, get_store, graph_and_selection, inequality_panel, route_through_app
+from pages.common import current_analysis, get_store, graph_and_selection, inequality_panel, route_through_app, show_run
 from tvmviz import style
 from tvmviz.charts import CELL_PICK, cost_scatter, heatmap_chart, search_space_frame, workload_label
+from tvmviz.runs import get_run
 from tvmviz.ingest.onednn import onednn_convs
 
 route_through_app()
@@ -13,10 +14,22 @@ route_through_app()
 st.title("Search space")
 store = get_store()
 analysis = current_analysis()
-workloads = store.workloads(list(analysis.ids))
+if analysis is None:
+    st.info("Nothing stored yet: upload logs on the Data page.")
+    st.stop()
+# one heatmap is always one machine: the run's own records, or one cost source's
+shown = analysis.run
+if analysis.cost_sources:
+    others = [get_run(store, r, status=False) for r in analysis.cost_sources]
+    shown = st.radio("Records of", [analysis.run] + others, format_func=lambda r: r.name() + (
+        f" ({r.machine.describe()})" if r.machine else ""), horizontal=True)
+scope = dict(upload_ids=list(shown.uploads), machine=shown.machine)
+workloads = store.workloads(**scope) if shown.machine else store.workloads([])
 workloads = workloads[workloads["task"] == "conv2d_NCHWc.x86"].reset_index(drop=True)
+if analysis.model is None or workloads.empty:
+    show_run(analysis)
 if workloads.empty:
-    st.info("No conv2d_NCHWc.x86 tuning records in the current analysis: upload an AutoTVM log on the Data page.")
+    st.info(f"No conv2d_NCHWc.x86 tuning records in {shown.name()}: upload an AutoTVM log on the Data page.")
     st.stop()
 
 graph, sel = graph_and_selection(analysis) if analysis.model is not None else (None, None)
@@ -43,7 +56,7 @@ flops = 2 * int(w["n"]) * o * c * kh * kw * ((h + 2 * int(w["pad"]) - kh) // int
     (int(w["w"]) + 2 * int(w["pad"]) - kw) // int(w["stride"]) + 1)
 metric = st.radio("Colour", ["time", "GFLOPS"], horizontal=True)
 
-best = store.best_per_pair(key, list(analysis.ids))
+best = store.best_per_pair(key, **scope)
 cells = search_space_frame(best, c, o, flops)
 chosen = None
 if sel is not None and layers.get(key):
@@ -66,7 +79,7 @@ with right:
     st.metric("Cells tried", f"{len(tried)} of {len(cells)}")
     st.metric("Trials", int(w["trials"]))
     st.caption(f"{int(w['failed'])} failed" if int(w["failed"]) else "none failed")
-    records = store.records_of_workload(key, list(analysis.ids))
+    records = store.records_of_workload(key, **scope)
     failed = records[records["error_no"] != 0]
     if len(failed):
         st.write("Failures by error")

@@ -72,7 +72,7 @@ exec_graphs, profiles = analysis.of(*EXEC_GRAPH_KINDS), analysis.of(*PROFILE_KIN
 profiled: dict = {}
 if exec_graphs and profiles:
     try:
-        profiled = cached_profile_overrides(db, analysis.model, analysis.ids, analysis.base, exec_graphs[0], profiles)
+        profiled = cached_profile_overrides(db, analysis.key, analysis.model, analysis.base, exec_graphs[0], profiles)
     except TvmvizError as e:
         st.warning(f"Profiled times unavailable: {e}")
 link_overrides = {n: v for n, v in st.session_state.wi_link_overrides.items() if n in cands}
@@ -166,7 +166,7 @@ def dead_end(error: TvmvizError) -> None:
 
             from tvmviz.measure import TransformKey
 
-            priced = cached_selection(db, analysis.model, analysis.ids,
+            priced = cached_selection(db, analysis.key,
                                       replace(analysis.base, allow_missing_transforms=True), code)
             keys = list(dict.fromkeys(TransformKey(tuple(e.shape), e.src_layout, e.dst_layout)
                                       for e in priced.edges if e.source == MISSING))
@@ -184,7 +184,7 @@ def dead_end(error: TvmvizError) -> None:
 
 
 try:
-    after = cached_selection(db, analysis.model, analysis.ids, analysis.base, code)
+    after = cached_selection(db, analysis.key, analysis.base, code)
 except TvmvizError as e:
     dead_end(e)
     st.stop()
@@ -245,7 +245,7 @@ if unmeasured:
         upload = measure_here(keys, analysis)
         if upload is not None:
             st.session_state.wi_measured = (f"Measured {len(keys)} transforms here (upload {upload}, label "
-                                            "'measured here'); they are now part of the analysis.")
+                                            "'measured here'); this run's selection now uses them.")
             st.rerun()
 with st.expander(f"Layout transforms of this scenario ({len(transforms)})", expanded=bool(unmeasured)):
     st.dataframe(transforms, hide_index=True, width="stretch", key="wi_transforms",

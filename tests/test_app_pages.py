@@ -25,6 +25,7 @@ SAMPLE = ROOT / "sample_logs" / "resnet18"
 ORACLE_LOG = ORACLE_EXAMPLE / "tuning.log"
 os.environ["TVMVIZ_DB"] = os.path.join(tempfile.mkdtemp(prefix="tvmviz-apptest-"), "app.duckdb")
 
+from tvmviz.server.accounts import local_identity  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402  (after TVMVIZ_DB: the app reads it on first start)
 
 TIMEOUT = 120
@@ -83,6 +84,11 @@ def app():
     return at
 
 
+def _table(at, column: str):
+    """The page's table that has this column (the Data page shows runs, then uploads)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 def _page(at, name: str, errors_allowed: bool = False):
     at.switch_page(f"pages/{name}.py")
     at.run()
@@ -97,24 +103,37 @@ def _page(at, name: str, errors_allowed: bool = False):
 def test_data_page_lists_the_sample_uploads_and_states_the_size_limit(app):
     limit = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
     assert any(f"{limit} MB" in c.value for c in app.caption)
-    files = {Path(f).name for f in app.dataframe[0].value["file"]}
+    uploads = _table(app, "file")
+    files = {Path(f).name for f in uploads["file"]}
     assert {"tuning.log", "layout_transform.log", "opt_dp.log", "resnet18.onnx", "debug_profile.txt"} <= files
-    kinds = dict(zip([Path(f).name for f in app.dataframe[0].value["file"]], app.dataframe[0].value["kind"]))
+    kinds = dict(zip([Path(f).name for f in uploads["file"]], uploads["kind"]))
     assert kinds["tuning.log"] == "autotvm" and kinds["resnet18.onnx"] == "onnx_model"
+    # each sample folder is a run; the session opens the ResNet-18 one, complete, on its CPU
+    runs = _table(app, "lacks").set_index("label")
+    cpu = json.loads((SAMPLE / "tuning.log").read_text().splitlines()[0])["input"][0].split("-mcpu=")[1]
+    sample = runs.loc["sample: resnet18 (TVM 0.19, znver3)"]
+    assert sample["this session"] and sample["complete"] and sample["CPU"] == cpu
+    assert set(uploads.loc[uploads["file"].str.startswith("resnet18/"), "run"]) == {sample["run"]}
+    assert app.query_params["run"] in (str(sample["run"]), [str(sample["run"])])
 
 
 def test_data_page_ingests_an_uploaded_log(app):
     data = ORACLE_LOG.read_bytes()
     app.get("file_uploader")[0].set_value(("oracle_tuning.log", data, "text/plain"))
-    app.text_input[0].input("alice")
-    app.text_input[1].input("oracle example")
+    app.text_input(key="up_label").input("oracle example")
     app.button[0].click().run()  # the form's submit button
     assert not app.exception
     lines = len([ln for ln in data.decode().splitlines() if ln.strip()])
     assert any(f"autotvm, {lines} rows stored" in s.value for s in app.success), [s.value for s in app.success]
-    table = app.dataframe[0].value
+    table = _table(app, "file")
     row = table[table["file"] == "oracle_tuning.log"].iloc[0]
-    assert (row["uploader"], row["label"], row["rows"]) == ("alice", "oracle example", lines)
+    # the uploader is who asks (locally the account running the app), never typed text
+    assert (row["uploader"], row["label"], row["rows"]) == (local_identity().name, "oracle example", lines)
+    assert app.text_input(key="up_uploader").disabled
+    # a single labelled file starts the run of its label; the session follows it and says what it lacks
+    run = _table(app, "lacks").set_index("run").loc[row["run"]]
+    assert run["label"] == "oracle example" and run["this session"] and not run["complete"]
+    assert any("no model graph" in w.value for w in app.warning), [w.value for w in app.warning]
 
 
 def test_graph_page_draws_every_conv_with_tvms_chosen_x(app):
@@ -246,16 +265,24 @@ def test_compare_page_two_teammates(app):
     lines = (SAMPLE / "tuning.log").read_text().splitlines()
     half_lines = lines[::2]  # every other trial: every workload, fewer trials
     half = "\n".join(half_lines) + "\n"
-    app.get("file_uploader")[0].set_value(("half_tuning.log", half.encode(), "text/plain"))
-    app.text_input[0].input("bob")
+    # bob's run: his log with the same model and transform benchmarks (stored once, shared by his run)
+    app.get("file_uploader")[0].set_value([
+        ("half_tuning.log", half.encode(), "text/plain"),
+        ("resnet18.onnx", (SAMPLE / "resnet18.onnx").read_bytes(), "application/octet-stream"),
+        ("layout_transform.log", (SAMPLE / "layout_transform.log").read_bytes(), "text/plain")])
+    app.text_input(key="up_label").input("bob's half log")
     app.button[0].click().run()
-    _page(app, "compare", errors_allowed=True)  # the default pair may include a log of other workloads
-    bob = next(o for o in app.selectbox[0].options if o.startswith("teammate bob"))
-    full = next(o for o in app.selectbox[0].options if o.endswith("tuning.log (sample: resnet18 (TVM 0.19, znver3))"))
-    app.selectbox[0].set_value(full)
-    app.selectbox[1].set_value(bob)
+    runs = _table(app, "lacks").set_index("label", drop=False)
+    bob = runs.loc["bob's half log"]
+    assert bob["this session"] and bob["uploads"] == 3 and bob["model"].endswith("resnet18.onnx"), bob
+    assert bob["complete"] or "transform keys missing" in bob["lacks"]  # fewer trials: other candidates
+    _page(app, "compare")
+    sample = int(_table_runs_id(app, "sample: resnet18 (TVM 0.19, znver3)"))
+    app.selectbox(key="cmp_a").set_value(sample)
+    app.selectbox(key="cmp_b").set_value(int(bob["run"]))
     app.run()
     assert not app.exception and not app.error, [e.value for e in app.error]
+    assert not any("differ" in w.value for w in app.warning)  # same CPU, target, TVM version
     best = app.dataframe[0].value
     expect_b = {}
     for line in half_lines:
@@ -266,6 +293,20 @@ def test_compare_page_two_teammates(app):
     assert (best["b_ms"].dropna() >= best["a_ms"].dropna().loc[best["b_ms"].dropna().index] - 1e-12).all()
     assert sorted(best["b_ms"].dropna().round(9)) == sorted(round(v, 9) for v in expect_b.values())
     assert len(app.dataframe[1].value) == 20  # chosen x per layer, A vs B
+    # the measured sample run: same model, another CPU, another TVM: shown side by side with a warning
+    measured = int(_table_runs_id(app, "sample: measured (tvmviz, znver5)"))
+    app.selectbox(key="cmp_b").set_value(measured).run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    side = app.table[0].value
+    assert side.loc["CPU", "A"] != side.loc["CPU", "B"] and side.loc["CPU", "B"] in side.loc["target", "B"]
+    assert any("differ in CPU" in w.value and "TVM version" in w.value for w in app.warning)
+    assert len(app.dataframe[1].value) == 20
+
+
+def _table_runs_id(at, label: str) -> int:
+    """A run's id from the Compare page's picker ("run 3: label")."""
+    option = next(o for o in at.selectbox(key="cmp_a").options if o.split(": ", 1)[1] == label)
+    return int(option.split(":")[0].split()[1])
 
 
 def test_report_page_offers_the_downloads(app):

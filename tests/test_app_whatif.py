@@ -142,16 +142,18 @@ def test_measure_the_missing_transforms_here(whatif):
     kept = [ln for ln in lines if _key(json.loads(ln)) not in drop]
     assert len(kept) == len(lines) - len(drop)
 
+    # a run of the model, its tuning log and the trimmed benchmarks, sent together (the first two are stored
+    # already: the new run shares them)
     at.switch_page("pages/data.py").run()
-    at.get("file_uploader")[0].set_value(("trimmed_layout_transform.log", ("\n".join(kept) + "\n").encode(), "text/plain"))
-    at.text_input[1].input("trimmed")
+    at.get("file_uploader")[0].set_value([
+        ("resnet18.onnx", (SAMPLE / "resnet18.onnx").read_bytes(), "application/octet-stream"),
+        ("tuning.log", (SAMPLE / "tuning.log").read_bytes(), "text/plain"),
+        ("trimmed_layout_transform.log", ("\n".join(kept) + "\n").encode(), "text/plain")])
+    at.text_input(key="up_label").input("trimmed")
     at.button[0].click().run()
-    table = at.dataframe[0].value
-    wanted = {"resnet18.onnx", "tuning.log", "trimmed_layout_transform.log"}
-    ids = {int(r.id) for r in table.itertuples() if Path(r.file).name in wanted
-           and (r.label in ("trimmed",) or str(r.label).startswith("sample: resnet18"))}
-    assert len(ids) == 3
-    at.session_state["analysis_ids"] = ids
+    runs = _table(at, "lacks").set_index("label")
+    assert runs.loc["trimmed", "this session"] and runs.loc["trimmed", "uploads"] == 3
+    assert "transform keys missing" in runs.loc["trimmed", "lacks"]
     at.session_state["opt_missing"] = True
     at.switch_page("pages/whatif.py").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -164,6 +166,7 @@ def test_measure_the_missing_transforms_here(whatif):
     button.click().run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert any("Measured" in s.value for s in at.success), [s.value for s in at.success]
+    banners = [w.value for w in at.warning if "two machines" in w.value]
     after = _transforms(at)
     assert "missing" not in set(after["source"])
     here = after[after["source"] == "measured here"]
@@ -173,12 +176,18 @@ def test_measure_the_missing_transforms_here(whatif):
     log = next(recs for recs in _stored_raw_logs() if {_key(r) for r in recs} <= drop)
     cost = {_key(r): r["result"][0][0] for r in log}
     assert set(cost) == measured_keys
+    # measured on another machine than the run's: a cost source, and the page names both machines
+    run_cpu, here_cpu = (_mcpu(json.loads(kept[0])), _mcpu(log[0]))
+    if here_cpu != run_cpu:
+        assert len(banners) == 1 and run_cpu in banners[0] and here_cpu in banners[0] and "measured here" in banners[0]
+    else:
+        assert banners == []  # this machine is the run's: the log joined the run itself
     assert all(0 < c < 1e-2 and r["result"][1] == 0 for r, c in zip(log, cost.values()))
     for r in here.itertuples():
         assert r.ms == pytest.approx(cost[_row_key(r)] * 1e3, rel=1e-9)
     # the upload is named as measured here, by tvmviz measure
     at.switch_page("pages/data.py").run()
-    table = at.dataframe[0].value
+    table = _table(at, "file")
     row = table[table["label"] == "measured here"].iloc[0]
     assert row["uploader"] == "tvmviz measure" and row["kind"] == "layout_transform" and row["rows"] == len(log)
     # the Layer page marks the same source on a conv at either end of a measured transform
@@ -191,9 +200,17 @@ def test_measure_the_missing_transforms_here(whatif):
     assert "measured here" in set(rows["source"])
 
 
+def _table(at, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 def _transforms(at):
     """The What-if page's table of the scenario's layout transforms."""
     return next(d.value for d in at.dataframe if {"transform", "source"} <= set(d.value.columns))
+
+
+def _mcpu(rec: dict) -> str:
+    return rec["input"][0].split("-mcpu=")[1].split()[0]
 
 
 def _key(rec: dict) -> tuple:

@@ -16,14 +16,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from tests.paths import ORACLE_EXAMPLE
+from tests.paths import ORACLE_EXAMPLE, RESNET50_LOG
 from tests.processes import CHROMIUM, LAUNCH_ARGS, free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 ORACLE_LOG = ORACLE_EXAMPLE / "tuning.log"
 SAMPLE = ROOT / "sample_logs" / "resnet18"
-PAGES = ["", "search_space", "graph", "layer", "whatif", "profile", "compare", "report"]
+PAGES = ["", "search_space", "graph", "layer", "whatif", "profile", "reality", "compare", "report"]
 
 if not os.path.exists(CHROMIUM):
     if os.environ.get("CI") == "true":
@@ -104,7 +104,6 @@ def goto(pg, url: str, text: str):
 def test_upload_a_log(page, app_url):
     goto(page, app_url, "Stored uploads")
     page.locator("input[type=file]").set_input_files(str(ORACLE_LOG))
-    page.get_by_label("Uploader").fill("carol")
     page.get_by_role("button", name="Ingest").click()
     lines = len([ln for ln in ORACLE_LOG.read_text().splitlines() if ln.strip()])
     page.get_by_text(f"autotvm, {lines} rows stored").wait_for()
@@ -177,6 +176,40 @@ def test_screenshot_every_page(page, app_url):
             assert page.locator("[data-testid=stException]").count() == 0, name
             shoot(page, f"page_{name or 'data'}_{width}")
     page.set_viewport_size({"width": 1600, "height": 1800})
+
+
+def test_a_foreign_log_in_one_session_leaves_a_new_sessions_run_working(page, app_url):
+    """A teammate uploads a third-party ResNet-50 log (another machine, no model): it starts its own run and
+    the uploader's session says what it lacks; a second, new session still opens a complete run, whose Graph,
+    Layer, What-if and Report pages work."""
+    goto(page, app_url, "Stored uploads")
+    page.locator("input[type=file]").set_input_files(str(RESNET50_LOG))
+    page.get_by_role("button", name="Ingest").click()
+    page.get_by_text("Lacks: no model graph: upload the ONNX this log was tuned for").wait_for()
+    settle(page)
+    foreign_run = page.url.split("run=")[1].split("&")[0]
+    shoot(page, "data_foreign_run")
+    goto(page, f"{app_url}/graph?run={foreign_run}", "No model graph in this run")
+    assert page.locator("[data-testid=stException]").count() == 0
+
+    context = page.context.browser.new_context(viewport={"width": 1600, "height": 1800})
+    fresh = context.new_page()
+    fresh.set_default_timeout(60_000)
+    try:
+        goto(fresh, f"{app_url}/graph", "click a conv to explain it")
+        run = fresh.url.split("run=")[1].split("&")[0]
+        assert run != foreign_run
+        fresh.locator("[data-testid=stVegaLiteChart]").first.wait_for()
+        checks = {"layer": "Every candidate in words", "whatif": "Layers that changed x",
+                  "report": "Layout selection report"}
+        for name, text in checks.items():
+            goto(fresh, f"{app_url}/{name}?run={run}", text)
+            assert fresh.locator("[data-testid=stException]").count() == 0, name
+            assert fresh.locator("[data-testid=stAlertContentError]").count() == 0, name
+            assert f"run={run}" in fresh.url
+        shoot(fresh, "report_second_session")
+    finally:
+        context.close()
 
 
 def test_a_shared_whatif_link_on_a_fresh_server(page, tmp_path):

@@ -24,7 +24,8 @@ def _subcommands():
 def _examples(help_text: str) -> list[list[str]]:
     """The commands in a help text's example block, continuation lines joined."""
     block = help_text.split("example:", 1)[1].replace("\\\n", " ")
-    return [shlex.split(line.split("python -m tvmviz", 1)[1]) for line in block.splitlines() if "python -m tvmviz" in line]
+    return [shlex.split(line.split("python -m tvmviz", 1)[1], comments=True) for line in block.splitlines()
+            if "python -m tvmviz" in line]
 
 
 @pytest.mark.parametrize("name", sorted(_subcommands()))
@@ -43,7 +44,7 @@ def test_help_has_defaults_and_an_example_that_parses(name):
 
 def test_select_example_runs_as_printed(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    (command,) = _examples(_subcommands()["select"].format_help())
+    command = _examples(_subcommands()["select"].format_help())[0]
     assert main(command) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["solver"] == "pbqp" and next(n for n in doc["nodes"] if n["name"] == "conv1_1")["oc_bn"] == 16

@@ -91,3 +91,30 @@ def test_report_zip_carries_the_node_data_files(tmp_path):
     assert "layer2.0.conv1_14" in chosen["results"]
     lines = z.read("schedule.log").decode().splitlines()
     assert len(lines) == 20
+
+
+def test_report_of_a_stored_run(tmp_path, capsys):
+    db = str(tmp_path / "t.duckdb")
+    assert main(["ingest", str(R18), "--db", db, "--label", "resnet18 znver3", "--uploader", "ana"]) == 0
+    capsys.readouterr()
+    assert main(["runs", "--db", db, "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    run = next(r for r in runs if r["label"] == "resnet18 znver3")
+    out = tmp_path / "run.zip"
+    assert main(["report", "--db", db, "--run", str(run["run_id"]), "--no-images", "--ask", "layer2.0.conv1_14=64",
+                 "-o", str(out)]) == 0
+    md = zipfile.ZipFile(out).read("report.md").decode()
+    assert f"run {run['run_id']}: resnet18 znver3" in md and "`ana`" in md
+    for name in ("resnet18.onnx", "tuning.log", "layout_transform.log"):
+        assert hashlib.sha256((R18 / name).read_bytes()).hexdigest() in md
+    assert "### `layer2.0.conv1_14`: why 64c→16c and not 64c" in md
+    # the same layers and choices as the file form of the same files
+    rc, files_zip = _report(tmp_path)
+    other = zipfile.ZipFile(files_zip).read("report.md").decode()
+
+    def layers(text):
+        return text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+
+    assert rc == 0 and layers(md) == layers(other) and layers(md).count("| `") == 20
+    assert main(["report", "--db", db, "--run", str(run["run_id"]), "--graph", str(R18 / "resnet18.onnx"),
+                 "-o", str(out)]) == 2

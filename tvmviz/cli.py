@@ -10,10 +10,12 @@ import argparse
 import json
 import sys
 
+from tvmviz.build import cli as build_cli
 from tvmviz.cli_format import HelpFormatter, example
 from tvmviz.errors import TvmvizError
 from tvmviz.export import cli as export_cli
 from tvmviz.measure import cli as measure_cli
+from tvmviz.runs import cli as runs_cli
 from tvmviz.select import cli as select_cli
 from tvmviz.server import cli as server_cli
 
@@ -34,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     select_cli.add_parsers(sub)
     measure_cli.add_parsers(sub)
     server_cli.add_parsers(sub)
+    runs_cli.add_parsers(sub)
+    build_cli.add_parsers(sub)
     export_cli.add_parsers(sub)
     return parser
 
@@ -59,6 +63,8 @@ def _add_ingest_parsers(sub) -> None:
     p.add_argument("--label", help="run label, e.g. 'resnet18 znver3'")
     p.add_argument("--uploader", help="who the logs come from")
     p.add_argument("--kind", help="skip sniffing and read every file as this kind")
+    p.add_argument("--run", metavar="RUN", help="add every file to this run (id or label; default: each folder "
+                   "or zip is a new run, a single file joins the run its label or its workloads name)")
     p.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
     p.add_argument("--server", metavar="URL", help="push to a team server's API instead of a local database")
     p.add_argument("--token", help="API token for --server (tvmviz token create)")
@@ -88,6 +94,15 @@ def _cmd_ingest(args) -> int:
     from tvmviz.store import Store
 
     store = Store.open(args.db)
+    run = None
+    if args.run is not None:
+        from tvmviz.runs import resolve_run
+
+        try:
+            run = resolve_run(store, args.run)
+        except TvmvizError:
+            store.close()
+            raise
     bar = tqdm(unit="file", disable=args.json or not sys.stderr.isatty(), file=sys.stderr)
 
     def progress(done, total, name):
@@ -97,7 +112,7 @@ def _cmd_ingest(args) -> int:
         bar.refresh()
 
     try:
-        reports = store.ingest_paths(args.paths, args.label, args.uploader, args.kind, progress)
+        reports = store.ingest_paths(args.paths, args.label, args.uploader, args.kind, progress, run=run)
     finally:
         bar.close()
         store.close()

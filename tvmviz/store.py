@@ -23,6 +23,8 @@ import duckdb
 from tvmviz.errors import TvmvizError
 from tvmviz.ingest import FileRef, PendingFile, as_source, expand_bytes, format_modules, list_files, module_for_kind, read_file, sniff
 from tvmviz.records import TransformRecord, TuningRecord
+from tvmviz.runs import catalog as run_catalog
+from tvmviz.runs.forming import Placement, placements
 
 DEFAULT_DB = "tvmviz.duckdb"
 
@@ -79,6 +81,7 @@ class Upload:
     cpu: str | None
     tvm_version: str | None
     sha256: str
+    run_id: int | None = None  # the run it belongs to (tvmviz.runs)
 
 
 def _sql_literal(text: str) -> str:
@@ -157,6 +160,7 @@ class Store:
                               "try again, or stop that process") from None
         con.execute("SET enable_progress_bar = false")
         store = cls(con, path)
+        store._create_schema()  # the copy is ours: bring an older database's schema up to date
         store.snapshot_dir = tmp
         store.snapshot_note = (f"{path} is in use by another process (a running tvmviz app?): "
                                f"read from a snapshot copy taken at {datetime.now().isoformat(timespec='seconds')}")
@@ -190,31 +194,43 @@ class Store:
         for module in format_modules():
             for statement in module.SCHEMA:
                 self.con.execute(statement)
+        run_catalog.create_schema(self.con)
 
     # ---- ingest -------------------------------------------------------------------------------
 
-    def ingest_paths(self, paths, label=None, uploader=None, kind=None, progress=None) -> list[IngestReport]:
+    def ingest_paths(self, paths, label=None, uploader=None, kind=None, progress=None, run=None) -> list[IngestReport]:
         """Ingest files, folders and zips, one file in memory at a time.
-        ``progress(done, total, name)`` is called per file."""
-        files = list_files(paths)
+        ``progress(done, total, name)`` is called per file. Each folder or zip is one run, single files
+        join runs by tvmviz.runs.forming's rules; ``run`` (a run id) takes them all."""
+        files = [(path, ref) for path in paths for ref in list_files([path])]
+        place = placements(paths, label, uploader, run)
         reports = []
-        for done, ref in enumerate(files):
+        for done, (path, ref) in enumerate(files):
             if progress:
                 progress(done, len(files), ref.name)
-            reports += [self._ingest_one(item, label, uploader, kind) for item in read_file(ref)]
+            items = read_file(ref)
+            reports += [self._ingest_one(item, label, uploader, kind, place(path, items)) for item in items]
         if progress:
             progress(len(files), len(files), "")
         return reports
 
-    def ingest_file(self, path, name: str, label=None, uploader=None, kind=None) -> list[IngestReport]:
-        """One file on disk reported under ``name`` (an HTTP upload saved to a temporary file)."""
-        return [self._ingest_one(item, label, uploader, kind) for item in read_file(FileRef(name, Path(path)))]
+    def ingest_file(self, path, name: str, label=None, uploader=None, kind=None, run=None) -> list[IngestReport]:
+        """One file on disk reported under ``name`` (an HTTP upload saved to a temporary file); it forms or
+        joins a run as a single uploaded file does (``run``: a run id takes it)."""
+        items = read_file(FileRef(name, Path(path)))
+        place = placements([name], label, uploader, run)(name, items)
+        return [self._ingest_one(item, label, uploader, kind, place) for item in items]
 
-    def ingest_bytes(self, name: str, data: bytes, label=None, uploader=None, kind=None) -> list[IngestReport]:
-        """Ingest one uploaded blob (a zip gives its members)."""
-        return [self._ingest_one(item, label, uploader, kind) for item in expand_bytes(name, data)]
+    def ingest_bytes(self, name: str, data: bytes, label=None, uploader=None, kind=None,
+                     run: "int | Placement | None" = None) -> list[IngestReport]:
+        """Ingest one uploaded blob (a zip gives its members, one run). ``run``: a run id, or one Placement
+        shared by files sent together (tvmviz.runs.Placement(batch=True): one run for all)."""
+        items = expand_bytes(name, data)
+        if not isinstance(run, Placement):
+            run = placements([name], label, uploader, run)(name, items)
+        return [self._ingest_one(item, label, uploader, kind, run) for item in items]
 
-    def _ingest_one(self, item: PendingFile, label, uploader, kind) -> IngestReport:
+    def _ingest_one(self, item: PendingFile, label, uploader, kind, place: Placement) -> IngestReport:
         if item.error:
             return IngestReport(item.name, None, None, error=f"{item.name}: {item.error}")
         try:
@@ -228,7 +244,7 @@ class Store:
             sha = pool.submit(lambda: hashlib.sha256(item.data).hexdigest())
             raw_copy = pool.submit(self._copy_raw, source)
             try:
-                return self._store(source, sha, raw_copy, kind, label, uploader)
+                return self._store(source, sha, raw_copy, kind, label, uploader, place)
             except TvmvizError as e:
                 return IngestReport(item.name, kind, None, error=str(e))
             except duckdb.Error as e:
@@ -237,7 +253,7 @@ class Store:
                 if tmp:
                     os.unlink(tmp)
 
-    def _store(self, source, sha_future, raw_copy, kind: str, label, uploader) -> IngestReport:
+    def _store(self, source, sha_future, raw_copy, kind: str, label, uploader, place: Placement) -> IngestReport:
         module = module_for_kind(kind)
         self.con.execute("BEGIN TRANSACTION")
         try:
@@ -247,15 +263,17 @@ class Store:
             existing = self.con.execute("SELECT upload_id, kind, rows FROM upload WHERE sha256 = ?", [sha]).fetchone()
             if existing:  # the same bytes again: keep the first upload, store nothing
                 self.con.execute("ROLLBACK")
+                place.shared(self.con, existing[0])
                 return IngestReport(source.name, existing[1], existing[0], duplicate=True, rows=existing[2])
             kind = result.meta.pop("kind", kind)
+            run_id = place.run_for(self.con, upload_id, kind, source.name)
             self.con.execute(
-                "INSERT INTO upload VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO upload VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     upload_id, sha, source.name, uploader, label, kind, datetime.now(timezone.utc).replace(tzinfo=None),
                     result.rows, len(result.rejected), json.dumps(result.failed_trials),
                     result.meta.get("target"), result.meta.get("cpu"), result.meta.get("tvm_version"),
-                    json.dumps(result.meta),
+                    json.dumps(result.meta), run_id,
                 ],
             )
             self._keep_raw(sha, raw_copy.result())
@@ -294,9 +312,23 @@ class Store:
     def uploads(self) -> list[Upload]:
         rows = self.con.execute(
             "SELECT upload_id, file_name, uploader, label, kind, uploaded_at, rows, rejected_lines, failed_trials, "
-            "target, cpu, tvm_version, sha256 FROM upload ORDER BY upload_id"
+            "target, cpu, tvm_version, sha256, run_id FROM upload ORDER BY upload_id"
         ).fetchall()
         return [Upload(*r[:8], json.loads(r[8] or "{}"), *r[9:]) for r in rows]
+
+    def upload_meta(self, upload_id: int) -> dict:
+        """What the format module recorded about an upload (the uploads table's ``meta`` JSON)."""
+        row = self.con.execute("SELECT meta FROM upload WHERE upload_id = ?", [upload_id]).fetchone()
+        if row is None:
+            raise TvmvizError(f"no upload {upload_id}")
+        return json.loads(row[0] or "{}")
+
+    def raw_file(self, upload_id: int) -> Path | None:
+        """The kept copy of an upload's file (None for an in-memory store or a missing copy)."""
+        row = self.con.execute("SELECT sha256 FROM upload WHERE upload_id = ?", [upload_id]).fetchone()
+        if row is None or self.files_dir is None or not (self.files_dir / row[0]).is_file():
+            return None
+        return self.files_dir / row[0]
 
     def delete_upload(self, upload_id: int) -> None:
         """Remove an upload and all its rows, in one transaction."""
@@ -317,13 +349,13 @@ class Store:
 
     # ---- queries the selector and pages need --------------------------------------------------
 
-    def tuning_records(self, upload_ids=None, workloads=None, include_selections=False) -> list[TuningRecord]:
+    def tuning_records(self, upload_ids=None, workloads=None, include_selections=False, machine=None) -> list[TuningRecord]:
         """Records in logged order (upload, then line): the order the graph tuner's ties follow."""
         sql = (
             "SELECT workload, ic_bn, oc_bn, costs, error_no, CAST(entity AS VARCHAR), target, config_index, "
             "all_cost, timestamp, tvm_version FROM autotvm_record WHERE 1=1"
         )
-        sql, params = _filters(sql, upload_ids, include_selections)
+        sql, params = _filters(sql, upload_ids, include_selections, machine=machine)
         if workloads is not None:
             sql += " AND list_contains(?, workload)"
             params.append(list(workloads))
@@ -337,14 +369,15 @@ class Store:
             for seq, r in enumerate(rows)
         ]
 
-    def transform_records(self, upload_ids=None) -> list[TransformRecord]:
+    def transform_records(self, upload_ids=None, machine=None) -> list[TransformRecord]:
         sql, params = _filters(
-            "SELECT shape, src_layout, dst_layout, cost0, dtype, error_no FROM layout_transform WHERE 1=1", upload_ids
+            "SELECT shape, src_layout, dst_layout, cost0, dtype, error_no FROM layout_transform WHERE 1=1", upload_ids,
+            machine=machine,
         )
         rows = self.con.execute(sql + " ORDER BY upload_id, line_no", params).fetchall()
         return [TransformRecord(tuple(r[0]), r[1], r[2], r[3], seq, r[4], r[5]) for seq, r in enumerate(rows)]
 
-    def records_of_workload(self, workload: str, upload_ids=None):
+    def records_of_workload(self, workload: str, upload_ids=None, machine=None):
         """Every trial of one workload, as a DataFrame (one row per record)."""
         sql, params = _filters(
             "SELECT upload_id, line_no, ic_bn, oc_bn, config_index, CAST(entity AS VARCHAR) AS entity, cost0, "
@@ -352,10 +385,11 @@ class Store:
             upload_ids,
             include_selections=False,  # graph-tuner copies are not trials
             params=[workload],
+            machine=machine,
         )
         return self.con.execute(sql + " ORDER BY upload_id, line_no", params).df()
 
-    def best_per_pair(self, workload: str, upload_ids=None):
+    def best_per_pair(self, workload: str, upload_ids=None, machine=None):
         """Per (ic_bn, oc_bn): best successful cost0, trial and failure counts (the search-space heatmap)."""
         sql, params = _filters(
             "SELECT ic_bn, oc_bn, min(cost0) FILTER (error_no = 0) AS best_cost_s, "
@@ -364,10 +398,11 @@ class Store:
             upload_ids,
             include_selections=False,  # graph-tuner copies are not trials
             params=[workload],
+            machine=machine,
         )
         return self.con.execute(sql + " GROUP BY ic_bn, oc_bn ORDER BY ic_bn, oc_bn", params).df()
 
-    def workloads(self, upload_ids=None):
+    def workloads(self, upload_ids=None, machine=None):
         """Conv workloads with their shapes, trial counts and best cost."""
         sql, params = _filters(
             "SELECT workload, any_value(task) AS task, any_value(n) AS n, any_value(c) AS c, any_value(h) AS h, "
@@ -377,6 +412,7 @@ class Store:
             "FROM autotvm_record WHERE ic_bn IS NOT NULL",
             upload_ids,
             include_selections=False,  # graph-tuner copies are not trials
+            machine=machine,
         )
         return self.con.execute(sql + " GROUP BY workload ORDER BY min(upload_id), min(line_no)", params).df()
 
@@ -401,11 +437,16 @@ class Store:
         return self.con.execute(sql + " ORDER BY upload_id, line_no", params).df()
 
 
-def _filters(sql: str, upload_ids, include_selections=True, params=None) -> tuple[str, list]:
+def _filters(sql: str, upload_ids, include_selections=True, params=None, machine=None) -> tuple[str, list]:
+    """``machine`` (tvmviz.runs.Machine): only records of that target kind and CPU."""
     params = list(params or [])
     if upload_ids is not None:
         sql += " AND list_contains(?, upload_id)"
         params.append([int(u) for u in upload_ids])
+    if machine is not None:
+        where, more = machine.sql()
+        sql += where
+        params += more
     if not include_selections:
         sql += " AND NOT is_selection"
     return sql, params

@@ -18,7 +18,8 @@ def add_parsers(subparsers) -> None:
         "report", help="write the layout report (Markdown, graph picture, schedule, Model Explorer data) as a zip",
         **example("python -m tvmviz report --graph sample_logs/resnet18/resnet18.onnx \\\n"
                   "    --tuning-log sample_logs/resnet18/tuning.log --transform-log sample_logs/resnet18/layout_transform.log \\\n"
-                  "    --ask layer2.0.conv1_14=64 -o report.zip"))
+                  "    --ask layer2.0.conv1_14=64 -o report.zip\n"
+                  "python -m tvmviz report --db tvmviz.duckdb --run 1 --scenario s1eNq... -o report.zip"))
     select_cli._common(p)  # the same inputs and base options as select
     p.add_argument("--scenario", metavar="S", help="a What-if scenario string (the s=... of a What-if link)")
     p.add_argument("--ask", action="append", default=[], metavar="NODE=X",
@@ -68,6 +69,26 @@ def load_inputs(graph_path: str, tuning_logs: list, transform_logs: list, upload
     return graph, tuning, transforms, uploads
 
 
+def stored_run(db, run_text, cost_sources=()):
+    """(graph, tuning, transforms, uploads, run name) of a stored run, read as ``select --db --run`` reads it."""
+    from tvmviz.runs import get_run, resolve_run, run_inputs
+    from tvmviz.store import Store
+
+    store = Store.open_for_reading(db)
+    try:
+        run_id = resolve_run(store, run_text)
+        sources = [resolve_run(store, c) for c in cost_sources]
+        graph, tuning, transforms, info = run_inputs(store, run_id, sources)
+        ids = {i for r in [run_id, *sources] for i in get_run(store, r, status=False).uploads}
+        uploads = [u for u in store.uploads() if u.upload_id in ids]
+    finally:
+        store.close()
+    print(f"{info.run.name()}: {info.summary()}", file=sys.stderr)
+    if info.banner():
+        print(f"warning: {info.banner()}", file=sys.stderr)
+    return graph, tuning, transforms, uploads, info.run.name()
+
+
 def cmd_report(args) -> int:
     from tvmviz.report import ReportContext, build_report, report_zip
     from tvmviz.select import Scenario, select
@@ -76,9 +97,20 @@ def cmd_report(args) -> int:
     if len(asked) > MAX_ASKED:
         raise TvmvizError(f"--ask: at most {MAX_ASKED} layers, got {len(asked)}")
     scenario = Scenario.from_string(args.scenario) if args.scenario else None
-    graph, tuning, transforms, uploads = load_inputs(args.graph, args.tuning_log, args.transform_log, args.uploader)
-    # the files as given on the command line, not the in-memory store's names
-    context = ReportContext.from_uploads(uploads, runtime_tvm=_runtime_tvm())
+    if args.run is not None:
+        if args.graph or args.tuning_log or args.transform_log or args.uploader:
+            raise TvmvizError("--run reports the stored run: leave out --graph, --tuning-log, --transform-log and "
+                              "--uploader (the run knows who uploaded what)")
+        graph, tuning, transforms, uploads, run_name = stored_run(args.db, args.run, args.cost_source)
+    elif args.graph is None or not args.tuning_log:
+        raise TvmvizError("give --graph MODEL and --tuning-log LOG, or --db PATH --run RUN (a stored run)")
+    else:
+        if args.cost_source:
+            raise TvmvizError("--cost-source needs --run")
+        graph, tuning, transforms, uploads = load_inputs(args.graph, args.tuning_log, args.transform_log,
+                                                         args.uploader)
+        run_name = None
+    context = ReportContext.from_uploads(uploads, run=run_name, runtime_tvm=_runtime_tvm())
     baseline = select(graph, tuning, transforms, select_cli._options(args))
     report = build_report(graph, baseline, tuning, transforms, context, scenario, asked=asked,
                           images=not args.no_images, scenario_link=args.scenario or "")

@@ -25,9 +25,9 @@ SNIFF_BYTES = 64 * 1024
 
 def format_modules() -> list:
     """Format modules in sniffing order; the AutoTVM reader first, it is the strictest."""
-    from tvmviz.ingest import executor, model, onednn  # model imports the graph package: load it late
+    from tvmviz.ingest import executor, model, onednn, run_plan  # model imports the graph package: load it late
 
-    return [autotvm, onednn, executor, model]
+    return [autotvm, onednn, executor, model, run_plan]
 
 
 def module_for_kind(kind: str):

@@ -14,7 +14,8 @@ from tvmviz.errors import TvmvizError
 def add_parsers(subparsers) -> None:
     p = subparsers.add_parser("select", help="choose every conv2d's layout as TVM's graph tuner does", **example(
         "python -m tvmviz select --graph sample_logs/resnet18/resnet18.onnx --tuning-log sample_logs/resnet18/tuning.log \\\n"
-        "    --transform-log sample_logs/resnet18/layout_transform.log --solver pbqp --pin conv1_1=3x16 --format json"))
+        "    --transform-log sample_logs/resnet18/layout_transform.log --solver pbqp --pin conv1_1=3x16 --format json\n"
+        "python -m tvmviz select --db tvmviz.duckdb --run 1 --format json   # a stored run"))
     _common(p)
     p.add_argument("--format", choices=("json", "markdown"), default="markdown", help="what to print")
     p.add_argument("--write-opt-log", metavar="FILE", help="write the choice as AutoTVM records (apply_graph_best)")
@@ -30,8 +31,8 @@ def add_parsers(subparsers) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--graph", required=True, metavar="MODEL", help="ONNX, tvmviz layout-graph JSON, or a built graph (graph-executor JSON, debug dump): read back as the graph the tuner saw")
-    p.add_argument("--tuning-log", required=True, action="append", metavar="LOG", help="AutoTVM records (repeatable)")
+    p.add_argument("--graph", metavar="MODEL", help="ONNX, tvmviz layout-graph JSON, or a built graph (graph-executor JSON, debug dump): read back as the graph the tuner saw")
+    p.add_argument("--tuning-log", action="append", metavar="LOG", help="AutoTVM records (repeatable)")
     p.add_argument("--transform-log", action="append", default=[], metavar="LOG",
                    help="the graph tuner's layout_transform records (repeatable)")
     p.add_argument("--estimate-transforms", action="store_true",
@@ -46,6 +47,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="no candidate reading or writing NCHW{X}c (repeatable)")
     p.add_argument("--cost-model", choices=("tvm", "true"), default="tvm",
                    help="tvm = TVM's objective with its quirks; true = real tensor shapes (docs/cost_model.md)")
+    p.add_argument("--db", help="DuckDB file of --run (default: $TVMVIZ_DB or ./tvmviz.duckdb)")
+    p.add_argument("--run", metavar="RUN", help="a stored run (id or label) instead of --graph / --tuning-log / "
+                   "--transform-log: its model, and its records of its own machine")
+    p.add_argument("--cost-source", action="append", default=[], metavar="RUN",
+                   help="with --run: add another run's records (another machine's costs; repeatable)")
 
 
 def parse_pin(text: str):
@@ -105,9 +111,36 @@ def _run(args):
     from tvmviz.select.api import select
 
     opts = _options(args)
-    graph = load_graph(args.graph)
-    tuning, transforms = load_records(args.tuning_log, args.transform_log)
+    if args.run is not None:
+        graph, tuning, transforms = _run_inputs(args)
+    elif args.graph is None or not args.tuning_log:
+        raise TvmvizError("give --graph MODEL and --tuning-log LOG, or --run RUN (a stored run)")
+    else:
+        if args.cost_source:
+            raise TvmvizError("--cost-source needs --run")
+        graph = load_graph(args.graph)
+        tuning, transforms = load_records(args.tuning_log, args.transform_log)
     return select(graph, tuning, transforms, opts)
+
+
+def _run_inputs(args):
+    from tvmviz.runs import resolve_run, run_inputs
+    from tvmviz.store import Store
+
+    if args.graph or args.tuning_log or args.transform_log:
+        raise TvmvizError("--run reads the run's own model and logs: leave out --graph, --tuning-log and "
+                          "--transform-log")
+    store = Store.open_for_reading(args.db)
+    try:
+        run = resolve_run(store, args.run)
+        sources = [resolve_run(store, c) for c in args.cost_source]
+        graph, tuning, transforms, info = run_inputs(store, run, sources)
+    finally:
+        store.close()
+    print(f"{info.run.name()}: {info.summary()}", file=sys.stderr)
+    if info.banner():
+        print(f"warning: {info.banner()}", file=sys.stderr)
+    return graph, tuning, transforms
 
 
 def cmd_select(args) -> int:

@@ -1,0 +1,120 @@
+"""Reality check: build layout plans with TVM, run them on this CPU, and put measured beside predicted."""
+
+import json
+
+import altair as alt
+import streamlit as st
+
+from pages.common import cached_inputs, current_analysis, get_store, route_through_app, selection_or_stop
+from tvmviz.build.compare import (
+    RATIO_FLAG, layer_table, plans_table, split_plans, threads_table, transform_table, verdict,
+)
+from tvmviz.build.plans import make_plans
+from tvmviz.build.run import DEFAULT_REPEAT, allow_all_cores, available_cores, run_plans
+from tvmviz.charts import ratio_chart
+from tvmviz.errors import TvmvizError
+from tvmviz.store import default_db_path
+
+RUN_KIND = "tvmviz_run_plan"
+
+route_through_app()
+allow_all_cores()
+
+st.title("Reality check")
+st.caption("Each plan is built into the model with TVM (Relax): every conv as conv2d_NCHWc with the plan's layouts "
+           "and its record's schedule, layout transforms where the plan puts them. The output is checked against "
+           "onnx.reference, then timed here end to end and per layer, at N threads and at 1.")
+store = get_store()
+analysis = current_analysis()
+graph, sel = selection_or_stop(analysis)
+model_kind = next((u.kind for u in store.uploads() if u.upload_id == analysis.model), None)
+model_path = store.raw_file(analysis.model) if model_kind == "onnx_model" else None
+
+scenario = st.session_state.get("wi_scenario")
+choices = ["dp", "pbqp", "exact", "per-op-best", "uniform:8", "uniform:16"]
+if scenario is not None and scenario.to_json():
+    choices.append(f"scenario:{scenario.to_string()}")
+with st.form("run"):
+    c1, c2, c3 = st.columns([3, 1, 1])
+    specs = c1.multiselect("Plans", choices, default=["dp", "per-op-best"],
+                           format_func=lambda s: "What-if scenario" if s.startswith("scenario:") else s)
+    threads = c2.number_input("Threads", 1, 256, available_cores())
+    repeat = c3.number_input("Runs per timing", 1, 100, DEFAULT_REPEAT)
+    go = st.form_submit_button("Build and run", type="primary", disabled=model_path is None)
+if model_path is None:
+    st.info("Building needs the ONNX model (its weights and op attributes): the current analysis's model is "
+            f"{'a ' + model_kind if model_kind else 'missing'}. Upload the .onnx file on the Data page.")
+
+if go and specs:
+    _, tuning, transforms, _ = cached_inputs(default_db_path(), analysis.key)
+    with st.status(f"Building and measuring {len(specs)} plans…", expanded=True) as status:
+        bar = st.progress(0.0)
+        try:
+            plans = make_plans(graph, tuning, transforms, specs, analysis.base.estimate_transforms)
+            report = run_plans(str(model_path), graph, plans, threads=int(threads), repeat=int(repeat),
+                               progress=lambda done, total, label: bar.progress(done / total, text=label[:90]))
+        except TvmvizError as e:
+            status.update(label="Failed", state="error")
+            st.error(str(e))
+            st.stop()
+        stored = []
+        for doc in split_plans(report.to_json()):
+            plan = doc["plans"][0]["plan"]
+            for r in store.ingest_bytes(f"run_plan_{plan.split(':')[0]}.json", json.dumps(doc).encode(),
+                                        label=f"run-plan {plan}", uploader="tvmviz run-plan", kind=RUN_KIND):
+                if r.error:
+                    st.error(r.error)
+                elif r.upload_id is not None:
+                    stored.append(r.upload_id)
+        if st.session_state.get("analysis_ids") is not None:
+            st.session_state.analysis_ids = tuple(st.session_state.analysis_ids) + tuple(stored)
+        status.update(label=f"Built and measured {len(specs)} plans (stored as profiles: uploads {stored})",
+                      state="complete", expanded=False)
+    analysis = current_analysis()
+
+run_ids = analysis.of(RUN_KIND)
+if not run_ids:
+    st.info("No plan measured yet in this analysis: choose plans and press Build and run.")
+    st.stop()
+docs = [store.upload_meta(i)["run_plan"] for i in run_ids]
+frame = plans_table(docs)
+st.subheader("Plans side by side")
+st.write(verdict(frame))
+long = frame.melt(id_vars=["plan"], value_vars=["predicted_ms", "measured_ms", "measured_1t_ms"], var_name="what",
+                  value_name="ms").dropna()
+long["what"] = long["what"].map({"predicted_ms": "predicted (objective)", "measured_ms": "measured, N threads",
+                                 "measured_1t_ms": "measured, 1 thread"})
+st.altair_chart(alt.Chart(long).mark_bar().encode(
+    y=alt.Y("plan:N", title=None), x=alt.X("ms:Q", title="end to end ms"), yOffset="what:N",
+    color=alt.Color("what:N", title=None), tooltip=["plan", "what", alt.Tooltip("ms:Q", format=".3f")],
+).properties(height=max(140, 60 * len(frame))), width="stretch")
+st.dataframe(frame.style.format(precision=3, na_rep="–"), hide_index=True, width="stretch")
+st.caption("Predicted = the graph tuner's objective (isolated kernel times + counted transforms); it leaves out "
+           "pools, adds, relu, dense and transforms at boundaries (other_ops_ms is their measured share).")
+
+st.subheader("Per layer")
+labels = [f"{d['plans'][0]['plan']} (upload {i})" for i, d in zip(run_ids, docs)]
+k = st.selectbox("Plan", range(len(docs)), format_func=labels.__getitem__, index=len(docs) - 1)
+doc = docs[k]
+plan = doc["plans"][0]
+targets = {n.name: n.record.target for n in sel.nodes}
+layers = layer_table(doc, plan, targets)
+c1, c2, c3 = st.columns(3)
+c1.metric("Convs predicted (sum)", f"{layers['tuned_ms'].sum():.3f} ms")
+c2.metric("Convs measured in place (sum)", f"{layers['profiled_ms'].sum():.3f} ms")
+c3.metric(f"Layers over {RATIO_FLAG}×", int(layers["flagged"].sum()))
+st.altair_chart(ratio_chart(layers, RATIO_FLAG), width="stretch")
+st.dataframe(layers.style.format(precision=3, na_rep="–"), hide_index=True, width="stretch")
+
+st.subheader("Layout transforms: inserted vs predicted")
+tr = transform_table(plan)
+counts = tr["status"].value_counts().to_dict() if len(tr) else {}
+st.write(", ".join(f"{v} {k}" for k, v in counts.items()) or "No transform predicted or inserted.")
+st.dataframe(tr.style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
+
+st.subheader("1 thread vs N threads")
+st.dataframe(threads_table(docs).style.format(precision=3, na_rep="–"), hide_index=True, width="stretch")
+st.caption("speedup = 1-thread time / N-thread time; well below N means the threads wait on each other, on "
+           "memory, or on other processes sharing the cores.")
+for w in plan.get("warnings", []):
+    st.warning(w)
