@@ -56,11 +56,13 @@ with st.spinner("Writing the report…"):
     data = report_zip(report)
 name = (graph.source or "model").rsplit("/", 1)[-1].rsplit(".", 1)[0]
 c1, c2, c3, c4 = st.columns(4)
-c1.download_button("Report (zip: md, svg, png, log, Model Explorer data)", data, f"{name}_tvmviz_report.zip",
-                   "application/zip", type="primary")
+c1.download_button("Report (zip)", data, f"{name}_tvmviz_report.zip", "application/zip", type="primary",
+                   help="report.md, graph.svg, graph.png, schedule.log and model_explorer/*.json (Model Explorer "
+                        "node data: chosen x, kernel ms, regret)")
 c2.download_button("report.md", report.markdown, f"{name}_report.md", "text/markdown")
 c3.download_button("graph.png", report.png, f"{name}_graph.png", "image/png")
-c4.download_button("schedule.log (apply_graph_best)", report.schedule, f"{name}_schedule.log", "text/plain")
+c4.download_button("schedule.log", report.schedule, f"{name}_schedule.log", "text/plain",
+                   help="for autotvm.apply_graph_best")
 st.caption("The schedule log holds one record per conv in node order: `autotvm.apply_graph_best` reads it "
            "positionally, so it fits only this graph. The same report from the command line: "
            "`python -m tvmviz report --db PATH --run RUN [--scenario S] -o report.zip`.")

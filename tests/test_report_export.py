@@ -39,9 +39,9 @@ def test_report_names_its_inputs_machine_software_and_scenario_in_words(tmp_path
     assert first["input"][0] in md and first["tvm_version"] in md
     assert "pin layer1.0.conv1\\_4 to 64c→16c" in md and scenario in md
     assert "`layer1.0.conv1_4`: pinned to 64c→16c by the scenario." in md
-    # user text is a code span, the table's bar escaped: never Markdown, never HTML
-    assert "`eve \\| <script>alert(1)</script> *bold*`" in md
-    assert "<script>" not in md.replace("`eve \\| <script>alert(1)</script> *bold*`", "")
+    # user text is a code span: never Markdown, never HTML
+    assert "uploaded by `eve | <script>alert(1)</script> *bold*`" in md
+    assert "<script>" not in md.replace("`eve | <script>alert(1)</script> *bold*`", "")
     # the inequality for the changed layer and the asked one, one layout spelling
     assert "### `layer1.0.conv1_4`: why 64c→16c and not 32c→8c" in md
     assert "### `layer2.0.conv1_14`: why 64c→16c and not 64c" in md and "Latency(NCHW64c)" in md
@@ -61,6 +61,7 @@ def test_an_infeasible_scenario_is_an_error_not_the_baseline(tmp_path, capsys):
 
 def test_md_code_keeps_backticks_and_newlines_harmless():
     assert md_code("a`b") == "``a`b``" and md_code("x\ny") == "`x y`" and md_code("|") == "`\\|`"
+    assert md_code("a|b", in_table=False) == "`a|b`"
 
 
 def test_model_explorer_node_data_is_keyed_by_the_onnx_node_names():

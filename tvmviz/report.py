@@ -246,13 +246,14 @@ def graph_image(chart, fmt: str = "svg", scale: float = 1.0) -> bytes:
     raise ValueError(f"unknown image format {fmt!r}")
 
 
-def md_code(text) -> str:
+def md_code(text, in_table: bool = True) -> str:
     """User text (a file name, an uploader, a node name) as a Markdown code span: shown as typed, never
-    read as Markdown or HTML; safe inside a table cell."""
+    read as Markdown or HTML; ``in_table``: its bars escaped, so it cannot split a table cell."""
     text = " ".join(str(text).split())  # no newlines: they would end the cell or the paragraph
     ticks = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}".replace("|", "\\|")
+    span = f"{ticks}{pad}{text}{pad}{ticks}"
+    return span.replace("|", "\\|") if in_table else span
 
 
 def _md_table(frame: pd.DataFrame, code_columns=()) -> str:
@@ -307,11 +308,12 @@ def _inputs_section(ctx: ReportContext) -> list:
     out = ["## Inputs", ""]
     facts = [("run", ctx.run), ("target", ctx.target), ("CPU", ctx.cpu), ("TVM of the logs", ctx.tvm_version),
              ("TVM here", ctx.runtime_tvm), ("tvmviz", ctx.tvmviz_version)]
-    out += [f"- {k}: {md_code(v) if v else 'not recorded'}" for k, v in facts if v or k != "run"]
-    if ctx.inputs:
-        out += ["", _md_table(pd.DataFrame([{
-            "file": f.name, "kind": f.kind, "sha256": f.sha256, "uploader": f.uploader or "–",
-            "label": f.label or "–"} for f in ctx.inputs]), code_columns=("file", "sha256", "uploader", "label"))]
+    out += [f"- {k}: {md_code(v, False) if v else 'not recorded'}" for k, v in facts if v or k != "run"]
+    if ctx.inputs:  # a list, not a table: a sha256 wraps on a narrow screen
+        out += ["", "Files:", ""]
+        out += [f"- {md_code(f.name, False)} ({f.kind}), sha256 {md_code(f.sha256, False)}"
+                + (f", uploaded by {md_code(f.uploader, False)}" if f.uploader else "")
+                + (f", label {md_code(f.label, False)}" if f.label else "") for f in ctx.inputs]
     return out + [""]
 
 
