@@ -3,7 +3,8 @@
 import streamlit as st
 
 from pages.common import (
-    current_analysis, inequality_panel, ms, pick_conv, route_through_app, selection_or_stop, transform_origins_of,
+    current_analysis, inequality_panel, measure_next_panel, ms, next_ranking, pick_conv, route_through_app,
+    selection_or_stop, transform_origins_of,
 )
 from tvmviz import style
 from tvmviz.charts import candidate_bars, candidate_frame, conv_summary
@@ -54,3 +55,8 @@ with st.expander("Transforms of the chosen candidate"):
         st.dataframe(rows, hide_index=True, width="stretch")
     else:
         st.write("None: every neighbour agrees with its layouts.")
+
+st.subheader("What to measure next for this layer")
+ranking = next_ranking(analysis)
+if ranking is not None:
+    measure_next_panel(analysis, ranking.for_node(name), "layer_next")

@@ -5,7 +5,9 @@ import json
 import altair as alt
 import streamlit as st
 
-from pages.common import cached_inputs, current_analysis, get_store, route_through_app, selection_or_stop
+from pages.common import (
+    cached_inputs, current_analysis, current_identity, get_store, route_through_app, selection_or_stop,
+)
 from tvmviz.build.compare import (
     RATIO_FLAG, layer_table, plans_table, split_plans, threads_table, transform_table, verdict,
 )
@@ -13,6 +15,7 @@ from tvmviz.build.plans import make_plans
 from tvmviz.build.run import DEFAULT_REPEAT, allow_all_cores, available_cores, run_plans
 from tvmviz.charts import ratio_chart
 from tvmviz.errors import TvmvizError
+from tvmviz.server.accounts import may_measure
 from tvmviz.store import default_db_path
 
 RUN_KIND = "tvmviz_run_plan"
@@ -40,7 +43,9 @@ with st.form("run"):
                            format_func=lambda s: "What-if scenario" if s.startswith("scenario:") else s)
     threads = c2.number_input("Threads", 1, 256, available_cores())
     repeat = c3.number_input("Runs per timing", 1, 100, DEFAULT_REPEAT)
-    go = st.form_submit_button("Build and run", type="primary", disabled=model_path is None)
+    go = st.form_submit_button("Build and run", type="primary",
+                               disabled=model_path is None or not may_measure(current_identity()),
+                               help="On a team server, admins only")
 if model_path is None:
     st.info("Building needs the ONNX model (its weights and op attributes): the current analysis's model is "
             f"{'a ' + model_kind if model_kind else 'missing'}. Upload the .onnx file on the Data page.")
@@ -61,13 +66,12 @@ if go and specs:
         for doc in split_plans(report.to_json()):
             plan = doc["plans"][0]["plan"]
             for r in store.ingest_bytes(f"run_plan_{plan.split(':')[0]}.json", json.dumps(doc).encode(),
-                                        label=f"run-plan {plan}", uploader="tvmviz run-plan", kind=RUN_KIND):
+                                        label=f"run-plan {plan}", uploader="tvmviz run-plan", kind=RUN_KIND,
+                                        run=analysis.run.run_id):  # a profile of the session's run
                 if r.error:
                     st.error(r.error)
                 elif r.upload_id is not None:
                     stored.append(r.upload_id)
-        if st.session_state.get("analysis_ids") is not None:
-            st.session_state.analysis_ids = tuple(st.session_state.analysis_ids) + tuple(stored)
         status.update(label=f"Built and measured {len(specs)} plans (stored as profiles: uploads {stored})",
                       state="complete", expanded=False)
     analysis = current_analysis()

@@ -3,9 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_analysis, get_store, graph_and_selection, inequality_panel, route_through_app, show_run
+from pages.common import (
+    current_analysis, get_store, graph_and_selection, inequality_panel, measure_next_panel, next_ranking,
+    route_through_app, show_run,
+)
 from tvmviz import style
-from tvmviz.charts import CELL_PICK, cost_scatter, heatmap_chart, search_space_frame, workload_label
+from tvmviz.charts import CELL_PICK, cost_scatter, heatmap_chart, next_frame, search_space_frame, workload_label
 from tvmviz.runs import get_run
 from tvmviz.ingest.onednn import onednn_convs
 
@@ -67,6 +70,11 @@ onednn = [b for b in onednn_convs(store.con, list(analysis.of("onednn_verbose"))
 if onednn:
     baseline = (onednn[0].src_block, onednn[0].dst_block)
 
+ranking = next_ranking(analysis) if sel is not None else None
+ranked_here = ranking.for_workload(key) if ranking is not None else []
+if ranked_here:  # the selector's status and break-even of each cell, in its tooltip
+    cells = cells.merge(next_frame(ranked_here)[["ic_bn", "oc_bn", "selector", "break_even", "estimate_ms", "gain_ms"]],
+                        on=["ic_bn", "oc_bn"], how="left")
 left, right = st.columns([3, 2])
 with left:
     event = st.altair_chart(heatmap_chart(cells, "time" if metric == "time" else "gflops", chosen, baseline),
@@ -106,6 +114,11 @@ if sel is not None and layers.get(key):
     st.caption("Click a cell to ask about its x (the cell's oc_bn); the same inequality as on Layer and Graph.")
     inequality_panel(analysis, sel, layer, key="search_x", default_x=int(cell["oc_bn"]) if cell else
                      st.session_state.get("asked_x"))
+
+if ranking is not None:
+    st.subheader("What to measure next")
+    everywhere = st.toggle("Every workload", key="ss_next_all")
+    measure_next_panel(analysis, ranking.candidates if everywhere else ranked_here, "ss_next")
 
 st.subheader("cost vs all_cost")
 st.caption("cost = costs[0], the kernel time the graph tuner uses; all_cost adds compilation and measurement overhead.")

@@ -278,6 +278,25 @@ def _color_position(values: pd.Series, reverse: bool) -> pd.Series:
     return 1 - pos if reverse else pos
 
 
+NEXT_TOOLTIP = (("selector", "N", "for the selector"), ("break_even", "N", "chosen below"),
+                ("estimate_ms", "Q", "estimated ms"), ("gain_ms", "Q", "potential gain ms"))
+
+
+def next_frame(candidates) -> pd.DataFrame:
+    """tvmviz.next candidates as rows (ms), in ranking order: the 'what to measure next' table."""
+    def ms_or_none(x):
+        return float("nan") if x is None else x * 1e3
+
+    return pd.DataFrame([{
+        "cell": c.label, "ic_bn": c.ic_bn, "oc_bn": c.oc_bn, "selector": c.status_text(),
+        "kernel_ms": ms_or_none(c.kernel_s),
+        "break_even": "never" if c.break_even_s is None else style.ms(c.break_even_s),
+        "estimate_ms": ms_or_none(c.estimated_kernel_s), "gain_ms": ms_or_none(c.potential_gain_s),
+        "convs": ", ".join(c.nodes), "chosen by": ", ".join(c.chosen_by),
+    } for c in candidates], columns=["cell", "ic_bn", "oc_bn", "selector", "kernel_ms", "break_even", "estimate_ms",
+                                     "gain_ms", "convs", "chosen by"])
+
+
 def heatmap_chart(cells: pd.DataFrame, metric: str = "time", chosen=None, baseline=None) -> alt.LayerChart:
     """Best cost over (ic_bn × oc_bn): tried cells on a log viridis scale (bright = fast) with their trial
     counts in a colour that reads on the cell; failed cells light red with 'n✗'; never-tried cells grey
@@ -302,6 +321,7 @@ def heatmap_chart(cells: pd.DataFrame, metric: str = "time", chosen=None, baseli
            alt.Tooltip("status:N"), alt.Tooltip("best_ms:Q", title="best (ms)", format=style.D3_MS),
            alt.Tooltip("gflops:Q", title="GFLOPS", format=",.1f"), alt.Tooltip("trials:Q"),
            alt.Tooltip("failed:Q", title="failed trials")]
+    tip += [alt.Tooltip(f"{col}:{kind}", title=title) for col, kind, title in NEXT_TOOLTIP if col in cells]
     never = base.transform_filter("datum.status == 'never tried'").mark_rect(color="#f0f0f0", stroke="white").encode(
         x, y, tooltip=tip)
     failed = base.transform_filter("datum.status == 'all failed'").mark_rect(

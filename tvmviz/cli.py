@@ -15,6 +15,7 @@ from tvmviz.cli_format import HelpFormatter, example
 from tvmviz.errors import TvmvizError
 from tvmviz.export import cli as export_cli
 from tvmviz.measure import cli as measure_cli
+from tvmviz.next import cli as next_cli
 from tvmviz.runs import cli as runs_cli
 from tvmviz.select import cli as select_cli
 from tvmviz.server import cli as server_cli
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_cli.add_parsers(sub)
     runs_cli.add_parsers(sub)
     build_cli.add_parsers(sub)
+    next_cli.add_parsers(sub)
     export_cli.add_parsers(sub)
     return parser
 
