@@ -510,4 +510,49 @@ def measure_next_panel(analysis: Analysis, candidates: list, key: str) -> None:
 
 
 def ms(seconds: float | None) -> str:
-    return "–" if seconds is None else f"{seconds * 1e3:.4g} ms"
+    from tvmviz.style import ms as style_ms
+
+    return style_ms(seconds)
+
+
+# ---- the seed's inequality for one conv and one x (Graph, Layer, Search space) ----------------------
+
+
+def inequality_panel(analysis: Analysis, sel, name: str, key: str, default_x: int | None = None) -> None:
+    """'Why NCHW64c and not NCHW16c?' for the conv ``name``: an x picker, the formula, each term with its
+    source, the deciding term marked, whether x was measured, and what re-choosing it does."""
+    import pandas as pd
+
+    from tvmviz import style
+    from tvmviz.select.inequality import asked_x_values, seed_inequality
+
+    xs = asked_x_values(sel, name)
+    chosen_x = xs[-1]
+    options = [x for x in xs if x != chosen_x] or xs
+    if default_x is not None and default_x not in options and default_x != chosen_x:
+        options = sorted([*options, int(default_x)])  # e.g. a pruned x clicked on Search space
+    pick = default_x if default_x in options else options[0]
+    if st.session_state.get(key) not in options or (default_x in options and default_x != st.session_state.get(
+            f"{key}_seed")):
+        st.session_state[key] = pick  # a new click elsewhere (a cell, another page) moves the picker
+        st.session_state[f"{key}_seed"] = default_x
+    x = st.radio(f"Why {style.layout(chosen_x)} and not …", options, horizontal=True, format_func=style.layout,
+                 key=key)
+    st.session_state.asked_x = x
+    asked = [a for a in st.session_state.get("asked", []) if a[0] != name] + [(name, x)]
+    st.session_state.asked = asked[-20:]  # the report writes the inequality of each asked layer
+    _, tuning, transforms, _ = cached_inputs(default_db_path(), analysis.key)
+    q = seed_inequality(sel, name, x, tuning, transforms, transform_origins_of(analysis), installed_tvm_version())
+    st.code(q.formula(), language=None, wrap_lines=True)
+    if q.rows:
+        deciding = q.deciding
+        st.dataframe(pd.DataFrame([{
+            "term": r.what, q.alternative.label: r.alternative.text if r.alternative else "–",
+            f"{q.alternative.label} ms": style.ms_value(r.alternative.cost_s) if r.alternative else "–",
+            f"{q.chosen.label} (chosen)": r.chosen.text if r.chosen else "–",
+            f"{q.chosen.label} ms": style.ms_value(r.chosen.cost_s) if r.chosen else "–",
+            "Δ": style.ms_delta(r.delta_s),
+            "source": " / ".join(dict.fromkeys(t.source for t in (r.alternative, r.chosen) if t)),
+            "decides": "◀" if r is deciding else "",
+        } for r in q.rows]), hide_index=True, width="stretch")
+    st.text(q.verdict)  # plain text: node names are user text

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import cached_graph, cached_selection, current_analysis, get_store, route_through_app, runs_with_status
+from tvmviz import style
 from tvmviz.charts import compare_chart
 from tvmviz.errors import TvmvizError
 from tvmviz.report import compare_best
@@ -58,7 +59,12 @@ frame = compare_best(graph, wa, wb)
 conv = frame[frame["workload"].str.contains("conv2d_NCHWc")]
 st.subheader("Best cost per workload")
 st.caption("b / a > 1: run B's best is slower. Empty: the run has no successful trial of that workload.")
-st.dataframe(conv.drop(columns=["workload"]).style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
+COUNTS = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%d") for c in
+          ("trials_a", "trials_b", "failed_a", "failed_b")}
+MS = {c: st.column_config.NumberColumn(c.replace("_ms", " (ms)"), format="%.4g") for c in ("a_ms", "b_ms")} | {
+    "b / a": st.column_config.NumberColumn("b / a", format="%.2f")}
+st.dataframe(conv.drop(columns=["workload"]).fillna({"layers": "–"}), hide_index=True, width="stretch",
+             column_config=COUNTS | MS)
 if len(conv):
     st.altair_chart(compare_chart(conv.fillna({"a_ms": 0, "b_ms": 0}), "A", "B"), width="stretch")
 
@@ -89,13 +95,14 @@ except TvmvizError as e:
     st.stop()
 diff = diff_selections(sel_a, sel_b)
 c1, c2, c3 = st.columns(3)
-c1.metric("Total A", f"{sel_a.total_cost_s * 1e3:.4f} ms")
-c2.metric("Total B", f"{sel_b.total_cost_s * 1e3:.4f} ms", delta=f"{diff.delta_s * 1e3:+.4f} ms", delta_color="inverse")
+c1.metric("Total A", style.ms(sel_a.total_cost_s))
+c2.metric("Total B", style.ms(sel_b.total_cost_s), delta=style.ms_delta(diff.delta_s) if abs(diff.delta_s) > 5e-10
+          else None, delta_color="inverse")
 c3.metric("Layers with another x", len(diff.changed))
 c1, c2, c3, c4 = st.columns(4)
 for col, name, sel in ((c1, "A", sel_a), (c3, "B", sel_b)):
     paid = [e for e in sel.edges if not e.identity]
-    col.metric(f"Transform bill {name}", f"{sel.transform_cost_s * 1e3:.4f} ms", help="layout transforms it pays for")
+    col.metric(f"Transform bill {name}", style.ms(sel.transform_cost_s), help="layout transforms it pays for")
     (c2 if name == "A" else c4).metric(f"Transforms paid {name}", len(paid))
 by_b = {n.name: n for n in sel_b.nodes}
 t_in = {name: {} for name in "AB"}
@@ -105,6 +112,7 @@ for name, sel in (("A", sel_a), ("B", sel_b)):
 st.dataframe(pd.DataFrame([{
     "layer": n.name, "A": label(n.ic_bn, n.oc_bn), "B": label(by_b[n.name].ic_bn, by_b[n.name].oc_bn),
     "differs": (n.ic_bn, n.oc_bn) != (by_b[n.name].ic_bn, by_b[n.name].oc_bn),
-    "kernel A ms": n.kernel_cost_s * 1e3, "kernel B ms": by_b[n.name].kernel_cost_s * 1e3,
-    "transforms in A ms": t_in["A"].get(n.name, 0.0) * 1e3, "transforms in B ms": t_in["B"].get(n.name, 0.0) * 1e3,
-} for n in sel_a.nodes if n.name in by_b]).style.format(precision=4), hide_index=True, width="stretch")
+    "kernel A (ms)": style.ms_value(n.kernel_cost_s), "kernel B (ms)": style.ms_value(by_b[n.name].kernel_cost_s),
+    "transforms in A (ms)": style.ms_value(t_in["A"].get(n.name, 0.0)),
+    "transforms in B (ms)": style.ms_value(t_in["B"].get(n.name, 0.0)),
+} for n in sel_a.nodes if n.name in by_b]), hide_index=True, width="stretch")

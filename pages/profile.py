@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages.common import EXEC_GRAPH_KINDS, PROFILE_KINDS, current_analysis, get_store, route_through_app, selection_or_stop
+from tvmviz import style
 from tvmviz.charts import ratio_chart
 from tvmviz.report import RATIO_FLAG, profile_comparison
 
@@ -30,11 +31,14 @@ if measured.empty:
     st.warning("The built graph matched, but no profile times were found: upload the debug profile table or trace.")
 else:
     c1, c2, c3 = st.columns(3)
-    c1.metric("Convs tuned (sum)", f"{measured['tuned_ms'].sum():.3f} ms")
-    c2.metric("Convs profiled (sum)", f"{measured['profiled_ms'].sum():.3f} ms")
+    c1.metric("Convs tuned (sum)", style.ms(measured["tuned_ms"].sum() / 1e3))
+    c2.metric("Convs profiled (sum)", style.ms(measured["profiled_ms"].sum() / 1e3))
     c3.metric(f"Layers over {RATIO_FLAG}×", int(measured["flagged"].sum()))
     st.altair_chart(ratio_chart(measured, RATIO_FLAG), width="stretch")
-st.dataframe(layers.style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
+MS = {c: st.column_config.NumberColumn(c.replace("_ms", " (ms)"), format="%.4g") for c in
+      ("tuned_ms", "profiled_ms", "ms")} | {"ratio": st.column_config.NumberColumn("profiled / tuned", format="%.2f")}
+st.dataframe(layers, hide_index=True, width="stretch", column_config=MS, column_order=[  # numbers first
+    "layer", "chosen", "built", "same layout", "tuned_ms", "profiled_ms", "ratio", "flagged", "built node"])
 if cmp.unmatched:
     st.caption("No built conv with the same output shape for: " + ", ".join(cmp.unmatched))
 
@@ -47,12 +51,15 @@ else:
 
 st.subheader("Layout transforms: inserted vs predicted")
 inner = cmp.inserted[~cmp.inserted["at graph input"]] if len(cmp.inserted) else cmp.inserted
-c1, c2 = st.columns(2)
-with c1:
-    total = inner["profiled_ms"].sum() if len(inner) else 0.0
-    st.write(f"Inserted by the build: {len(cmp.inserted)} ({len(inner)} not at the graph input, "
-             f"{total:.3f} ms measured)")
-    st.dataframe(cmp.inserted.style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
-with c2:
-    st.write(f"Predicted by the selection: {len(cmp.predicted)} ({cmp.predicted['ms'].sum():.3f} ms)")
-    st.dataframe(cmp.predicted.style.format(precision=4), hide_index=True, width="stretch")
+total = float(inner["profiled_ms"].sum()) / 1e3 if len(inner) else 0.0
+predicted = float(cmp.predicted["ms"].sum()) / 1e3
+verdict = st.warning if total > 1.5 * predicted and total > 0 else st.info
+verdict(f"The {len(inner)} transforms the build inserted inside the model took {style.ms(total)} (profiled); the "
+        f"selection predicted {len(cmp.predicted)} transforms costing {style.ms(predicted)}"
+        + (f": {total / predicted:.1f}× the prediction." if predicted > 0 else "."))
+st.write(f"Inserted by the build: {len(cmp.inserted)} ({len(inner)} not at the graph input)")
+st.dataframe(cmp.inserted.rename(columns={"profiled_ms": "ms"}), hide_index=True, width="stretch", column_config=MS,
+             column_order=["transform", "ms", "shape", "at graph input", "node"])
+st.write(f"Predicted by the selection: {len(cmp.predicted)}")
+st.dataframe(cmp.predicted, hide_index=True, width="stretch", column_config=MS,
+             column_order=["transform", "ms", "source", "shape", "from", "to", "kind"])

@@ -1,65 +1,75 @@
-"""Report: download the selection explained (Markdown + graph picture) and the schedule as an AutoTVM log."""
+"""Report: the selection explained for a reviewer (inputs, machine, scenario in words, inequalities, picture) and
+the schedule as an AutoTVM log, as one zip."""
+
+from dataclasses import replace
 
 import streamlit as st
 
 from pages.common import (
-    cached_selection, current_analysis, get_store, route_through_app, selection_or_stop, transform_origins_of,
+    cached_inputs, cached_selection, current_analysis, get_store, installed_tvm_version, route_through_app,
+    selection_or_stop, transform_origins_of,
 )
 from tvmviz.build.compare import markdown as run_plan_markdown
-from tvmviz.charts import graph_chart
 from tvmviz.errors import TvmvizError
-from tvmviz.report import graph_image, markdown_report, report_zip, schedule_log
-from tvmviz.select import diff_selections, explain_node
+from tvmviz.report import ReportContext, build_report, report_zip
 from tvmviz.store import default_db_path
 
 route_through_app()
 
 st.title("Report")
 analysis = current_analysis()
-graph, sel = selection_or_stop(analysis)
+graph, baseline = selection_or_stop(analysis)
 scenario = st.session_state.get("wi_scenario")
 code = scenario.to_string() if scenario is not None and scenario.to_json() else ""
 use_whatif = bool(code) and st.checkbox("Report the What-if scenario (with its diff against the baseline)", value=True)
-diff = None
+after = None
 if use_whatif:
     try:
         after = cached_selection(default_db_path(), analysis.key, analysis.base, code)
-        diff, sel = diff_selections(sel, after), after
     except TvmvizError as e:
-        st.error(str(e))
+        # never the baseline under the scenario's name: say why and offer the way back
+        st.error(f"The What-if scenario has no solution, so there is no report of it: {e}")
+        st.page_link("pages/whatif.py", label="Change the scenario on What-if", icon=":material/tune:")
+        st.caption("Untick the box above to report the baseline instead.")
+        st.stop()
+asked = [(n, x) for n, x in st.session_state.get("asked", []) if any(c.name == n for c in baseline.nodes)]
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def build(_graph, _sel, _diff, _origins, key: str):
-    explanations = []
-    for n in _sel.nodes:
-        try:
-            explanations.append(explain_node(_sel, n.name))
-        except TvmvizError:
-            pass
-    chart = graph_chart(_graph, _sel, changed=_diff.x_changed if _diff else (), origins=_origins)
-    md = markdown_report(_graph, _sel, explanations, _diff, key.rsplit(":", 1)[-1], origins=_origins)
-    svg = graph_image(chart, "svg")
-    png = graph_image(chart, "png")
-    return md, svg, png, schedule_log(_sel)
+def build(_graph, _baseline, _after, _origins, key: str, _scenario, asked: tuple, here: str | None):
+    _, tuning, transforms, _ = cached_inputs(default_db_path(), analysis.key)
+    ids = set(analysis.ids) | set(analysis.cost_ids)
+    uploads = [u for u in get_store().uploads() if u.upload_id in ids]
+    context = ReportContext.from_uploads(uploads, run=analysis.run.name(), runtime_tvm=here)
+    return build_report(_graph, _baseline, tuning, transforms, context, _scenario if _after is not None else None,
+                        _after, asked, _origins, here,
+                        scenario_link=f"?s={key.rsplit(':', 1)[-1]}" if _after is not None else "")
 
 
 with st.spinner("Writing the report…"):
     origins = transform_origins_of(analysis)
-    # origins follow from the upload ids (which uploads were measured here never changes)
-    md, svg, png, log = build(graph, sel, diff, origins, f"{analysis.key}:{analysis.base}:{code}")
+    report = build(graph, baseline, after, origins, f"{analysis.key}:{analysis.base}:{code}", scenario, tuple(asked),
+                   installed_tvm_version())
     runs = [get_store().upload_meta(i)["run_plan"] for i in analysis.of("tvmviz_run_plan")]
     if runs:  # plans built and measured on the Reality check page
-        md = md + "\n\n" + run_plan_markdown(runs) + "\n"
+        report = replace(report, markdown=report.markdown + "\n\n" + run_plan_markdown(runs) + "\n")
+    data = report_zip(report)
 name = (graph.source or "model").rsplit("/", 1)[-1].rsplit(".", 1)[0]
 c1, c2, c3, c4 = st.columns(4)
-c1.download_button("Report (zip: md + svg + png + log)", report_zip(md, svg, png, log), f"{name}_tvmviz_report.zip",
-                   "application/zip", type="primary")
-c2.download_button("report.md", md, f"{name}_report.md", "text/markdown")
-c3.download_button("graph.png", png, f"{name}_graph.png", "image/png")
-c4.download_button("schedule.log (apply_graph_best)", log, f"{name}_schedule.log", "text/plain")
+c1.download_button("Report (zip)", data, f"{name}_tvmviz_report.zip", "application/zip", type="primary",
+                   help="report.md, graph.svg, graph.png, schedule.log and model_explorer/*.json (Model Explorer "
+                        "node data: chosen x, kernel ms, regret)")
+c2.download_button("report.md", report.markdown, f"{name}_report.md", "text/markdown")
+c3.download_button("graph.png", report.png, f"{name}_graph.png", "image/png")
+c4.download_button("schedule.log", report.schedule, f"{name}_schedule.log", "text/plain",
+                   help="for autotvm.apply_graph_best")
 st.caption("The schedule log holds one record per conv in node order: `autotvm.apply_graph_best` reads it "
-           "positionally, so it fits only this graph.")
+           "positionally, so it fits only this graph. The same report from the command line: "
+           "`python -m tvmviz report --db PATH --run RUN [--scenario S] -o report.zip`.")
 st.divider()
-st.markdown(md.replace("![graph: convs coloured by chosen x](graph.svg)", ""))
-st.image(png, caption="graph.png")
+body, _, rest = report.markdown.partition("## Graph")
+st.markdown(body)  # user text in it is in code spans or escaped (tvmviz.report.md_code)
+if rest:
+    st.subheader("Graph")
+    st.image(report.png, caption="graph.png")
+    st.markdown("##" + rest.split("##", 1)[1] if "##" in rest else "")

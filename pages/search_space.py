@@ -4,9 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import (
-    current_analysis, get_store, graph_and_selection, measure_next_panel, next_ranking, route_through_app, show_run,
+    current_analysis, get_store, graph_and_selection, inequality_panel, measure_next_panel, next_ranking,
+    route_through_app, show_run,
 )
-from tvmviz.charts import cost_scatter, heatmap_chart, next_frame, search_space_frame, workload_label
+from tvmviz import style
+from tvmviz.charts import CELL_PICK, cost_scatter, heatmap_chart, next_frame, search_space_frame, workload_label
 from tvmviz.runs import get_run
 from tvmviz.ingest.onednn import onednn_convs
 
@@ -75,13 +77,16 @@ if ranked_here:  # the selector's status and break-even of each cell, in its too
                         on=["ic_bn", "oc_bn"], how="left")
 left, right = st.columns([3, 2])
 with left:
-    st.altair_chart(heatmap_chart(cells, "time" if metric == "time" else "gflops", chosen, baseline), width="stretch")
-    st.caption("Numbers: trials per cell · '–': never tried · 'n✗': tried, every trial failed. "
-               "Black box: the graph tuner's choice; orange: oneDNN's blocks for the same problem.")
+    event = st.altair_chart(heatmap_chart(cells, "time" if metric == "time" else "gflops", chosen, baseline),
+                            on_select="rerun", selection_mode=CELL_PICK, key="heatmap")
+    cell = ((event.selection or {}).get(CELL_PICK) or [None])[0] if event else None
+    st.caption("Numbers: trials per cell · '–' (grey): never tried · 'n✗' (light red): tried, every trial "
+               "failed. Black box: the graph tuner's choice; orange: oneDNN's blocks for the same problem.")
 with right:
     tried = cells[cells["status"] != "never tried"]
     st.metric("Cells tried", f"{len(tried)} of {len(cells)}")
-    st.metric("Trials", int(w["trials"]), delta=f"{int(w['failed'])} failed", delta_color="off")
+    st.metric("Trials", int(w["trials"]))
+    st.caption(f"{int(w['failed'])} failed" if int(w["failed"]) else "none failed")
     records = store.records_of_workload(key, **scope)
     failed = records[records["error_no"] != 0]
     if len(failed):
@@ -90,7 +95,7 @@ with right:
     if onednn:
         st.write("oneDNN for the same problem")
         st.dataframe(pd.DataFrame([{
-            "src": b.src_tag, "dst": b.dst_tag, "x in → out": f"{b.src_block}→{b.dst_block}",
+            "src": b.src_tag, "dst": b.dst_tag, "blocks": style.pair(b.src_block, b.dst_block),
             "implementation": b.implementation, "median ms": b.median_ms, "runs": b.count} for b in onednn]),
             hide_index=True)
         ok = cells[cells["status"] == "ok"]
@@ -98,10 +103,17 @@ with right:
             same = ok[(ok["ic_bn"] == baseline[0]) & (ok["oc_bn"] == baseline[1])]
             best_ms = ok["best_ms"].min()
             if len(same):
-                st.write(f"AutoTVM's best at oneDNN's {baseline[0]}→{baseline[1]}: {same['best_ms'].iloc[0]:.4f} ms; "
-                         f"its best anywhere: {best_ms:.4f} ms.")
+                st.write(f"AutoTVM's best at oneDNN's {style.pair(*baseline)}: "
+                         f"{style.ms(same['best_ms'].iloc[0] / 1e3)}; its best anywhere: {style.ms(best_ms / 1e3)}.")
             else:
-                st.warning(f"AutoTVM never measured oneDNN's blocks {baseline[0]}→{baseline[1]} for this workload.")
+                st.warning(f"AutoTVM never measured oneDNN's blocks {style.pair(*baseline)} for this workload.")
+
+if sel is not None and layers.get(key):
+    layer = picked_layer if picked_layer in layers[key] else layers[key][0]
+    st.subheader(f"{layer}: why this x?")
+    st.caption("Click a cell to ask about its x (the cell's oc_bn); the same inequality as on Layer and Graph.")
+    inequality_panel(analysis, sel, layer, key="search_x", default_x=int(cell["oc_bn"]) if cell else
+                     st.session_state.get("asked_x"))
 
 if ranking is not None:
     st.subheader("What to measure next")

@@ -11,7 +11,8 @@ from pages.common import (
     current_identity, measure_device_choice, measure_here, ms, route_through_app, selection_or_stop,
     transform_origins_of,
 )
-from tvmviz.charts import graph_chart
+from tvmviz import style
+from tvmviz.charts import graph_spec
 from tvmviz.errors import TvmvizError
 from tvmviz.report import ESTIMATED, MISSING, transform_table
 from tvmviz.server.accounts import may_measure
@@ -137,18 +138,65 @@ if code:
 elif "s" in st.query_params:
     del st.query_params["s"]
 
+def _drop_exclusion(x: int) -> None:
+    st.session_state.wi_exclude = [v for v in st.session_state.wi_exclude if v != x]
+
+
+def _unpin(layer: str) -> None:
+    pins.pop(layer, None)
+    st.session_state.pop(f"wi_pin_{layer}", None)
+
+
+def _set(key: str) -> None:
+    st.session_state[key] = True
+
+
+def dead_end(error: TvmvizError) -> None:
+    """The scenario has no solution: say which constraint makes it so, and offer each fix as a button."""
+    text = str(error)
+    st.error(f"This scenario has no solution: {text}")
+    cols = st.columns(4)
+    if "layout transforms have no record" in text:
+        st.write("Some transforms this scenario needs were never benchmarked. Choose how to price them:")
+        cols = st.columns(3)
+        cols[0].button("Estimate them (TVM's per-element average)", on_click=_set, args=("opt_estimate",),
+                       type="primary")
+        cols[1].button("Price them at 0 (and say so)", on_click=_set, args=("opt_missing",))
+        if cols[2].button("Measure them here"):
+            from dataclasses import replace
+
+            from tvmviz.measure import TransformKey
+
+            priced = cached_selection(db, analysis.key,
+                                      replace(analysis.base, allow_missing_transforms=True), code)
+            keys = list(dict.fromkeys(TransformKey(tuple(e.shape), e.src_layout, e.dst_layout)
+                                      for e in priced.edges if e.source == MISSING))
+            if measure_here(keys, analysis) is not None:
+                st.rerun()
+        return
+    excluded = sorted(st.session_state.wi_exclude)
+    if excluded:
+        st.write("Excluded x: " + ", ".join(f"NCHW{x}c" for x in excluded) + ". Drop one:")
+        for k, x in enumerate(excluded):
+            cols[k % 4].button(f"Allow NCHW{x}c again", key=f"wi_drop_{x}", on_click=_drop_exclusion, args=(x,))
+    pinned = [layer for layer in pins if layer in text]
+    for k, layer in enumerate(pinned):
+        cols[k % 4].button(f"Unpin {layer}", key=f"wi_unpin_{layer}", on_click=_unpin, args=(layer,))
+
+
 try:
     after = cached_selection(db, analysis.key, analysis.base, code)
 except TvmvizError as e:
-    st.error(f"This scenario has no solution: {e}")
+    dead_end(e)
     st.stop()
 diff = diff_selections(base_sel, after)
 
 c1, c2, c3 = st.columns(3)
 c1.metric("Total before", ms(diff.total_before_s))
+changed_total = abs(diff.delta_s) > 5e-10
 c2.metric("Total after", ms(diff.total_after_s),
-          delta=f"{diff.delta_s * 1e3:+.4g} ms ({100 * diff.delta_s / diff.total_before_s:+.1f}%)" if diff.total_before_s
-          else None, delta_color="inverse")
+          delta=f"{style.ms_delta(diff.delta_s)} ({100 * diff.delta_s / diff.total_before_s:+.1f}%)"
+          if diff.total_before_s and changed_total else None, delta_color="inverse")
 c3.metric("Layers that changed x", len(diff.changed))
 for w in after.warnings:
     st.warning(w)
@@ -158,12 +206,25 @@ if overrides:
 if code:
     st.caption("This page's link reproduces the scenario.")
 
+def priced_now(name: str, pair: tuple):
+    """The kernel cost the scenario gives the layer's old candidate (profiled or scaled), None if it has none."""
+    p = after.problem
+    v = p.conv_index(name)
+    return next((float(p.kernel[v][k]) for k, c in enumerate(p.candidates[v]) if (c.ic_bn, c.oc_bn) == pair), None)
+
+
 if diff.changed:
-    st.dataframe(pd.DataFrame([{
-        "layer": c.name, "before": label(*c.before) if None not in c.before else "–", "after": label(*c.after),
-        "kernel before ms": c.kernel_before_s * 1e3, "kernel after ms": c.kernel_after_s * 1e3,
-        "kernel Δ ms": (c.kernel_after_s - c.kernel_before_s) * 1e3, "pinned": c.name in pins,
-    } for c in diff.changed]).style.format(precision=4), hide_index=True, width="stretch", key="wi_diff")
+    rows = []
+    for c in diff.changed:
+        before_now = priced_now(c.name, c.before) if None not in c.before else None
+        rows.append({
+            "layer": c.name, "before": label(*c.before) if None not in c.before else "–", "after": label(*c.after),
+            "kernel before, as tuned (ms)": style.ms_value(c.kernel_before_s),
+            "kernel before, as this scenario prices it (ms)": style.ms_value(before_now),
+            "kernel after (ms)": style.ms_value(c.kernel_after_s),
+            "kernel Δ": style.ms_delta(c.kernel_after_s - (before_now if before_now is not None else c.kernel_before_s)),
+            "pinned": c.name in pins})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="wi_diff")
 else:
     st.success("Same layouts as the baseline.")
 
@@ -190,14 +251,16 @@ if unmeasured:
                                             "'measured here'); this run's selection now uses them.")
             st.rerun()
 with st.expander(f"Layout transforms of this scenario ({len(transforms)})", expanded=bool(unmeasured)):
-    st.dataframe(transforms.style.format(precision=4), hide_index=True, width="stretch", key="wi_transforms")
+    st.dataframe(transforms, hide_index=True, width="stretch", key="wi_transforms",
+                 column_config={"ms": st.column_config.NumberColumn("ms", format="%.4g")})
 
 
 @st.fragment
 def changed_graph(graph, after, changed, origins):
-    st.altair_chart(graph_chart(graph, after, changed=changed, condensed=len(graph.nodes) > 150, origins=origins),
-                    width="content")
+    st.vega_lite_chart(spec=graph_spec(graph, after, changed=changed, condensed=len(graph.nodes) > 150,
+                                       origins=origins, max_width_px=st.session_state.get("graph_width", 900)),
+                       width="content")
 
 
-st.subheader("Scenario on the graph (changed layers ringed red)")
+st.subheader("Scenario on the graph (changed layers ringed, dashed)")
 changed_graph(graph, after, diff.x_changed, origins)

@@ -37,3 +37,25 @@ def test_condensed_resnet18_keeps_convs_and_residual_adds():
     # the residual adds read two kept producers (the Gemm's bias add is kept only as the graph output)
     assert sum(len(into.get(i, [])) == 2 for i in keep if graph.nodes[i].op == "add") == n_add
     assert all(len(into[i]) == 1 for i in keep if graph.nodes[i].op == "conv2d")
+
+
+def test_resnet18_blocks_follow_the_onnx_name_prefixes_and_collapse_to_one_node_each():
+    from tvmviz.graph.layout import blocks
+
+    graph = load_graph(ONNX)
+    found = blocks(graph)
+    model = onnx.load(str(ONNX), load_external_data=False)
+    prefixes = {n.name.split(".")[0] for n in model.graph.node if "." in n.name}
+    assert set(found) == prefixes == {"layer1", "layer2", "layer3", "layer4"}
+    for name, members in found.items():
+        named = {graph.nodes[i].name for i in members if "." in graph.nodes[i].name}
+        assert named == {n.name for n in graph.nodes if n.name.startswith(name + ".")}
+    full = layout_graph(graph)
+    closed = layout_graph(graph, collapsed=["layer3"])
+    assert len(closed.nodes) == len(full.nodes) - len(found["layer3"]) + 1
+    assert "block:layer3" in closed.nodes
+    inside = set(found["layer3"])
+    for e in closed.edges:  # edges into and out of the block stand for the graph's edges that cross it
+        if "block:layer3" in (e.src, e.dst):
+            assert all((s in inside) != (d in inside) for s, d in e.pairs)
+        assert closed.nodes[e.src].layer < closed.nodes[e.dst].layer

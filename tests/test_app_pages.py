@@ -18,7 +18,7 @@ import onnx
 import pyarrow as pa
 import pytest
 from tests.paths import ORACLE_EXAMPLE
-from tvmviz.text import markdown_text
+from tvmviz.select.explain import label
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_logs" / "resnet18"
@@ -64,8 +64,12 @@ def _tuning_pairs() -> dict[str, set]:
 
 
 def _chart_frames(chart) -> list:
-    """The data tables Streamlit ships with an Altair chart (Arrow IPC)."""
-    return [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets]
+    """The data tables of a chart: shipped as Arrow IPC (Altair charts) or inline in its Vega-Lite spec."""
+    import pandas as pd
+
+    inline = json.loads(chart.proto.spec).get("datasets", {})
+    return [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets] + [
+        pd.DataFrame(rows) for rows in inline.values() if rows]
 
 
 def _frame_with(chart, column: str):
@@ -148,7 +152,7 @@ def test_graph_page_draws_every_conv_with_tvms_chosen_x(app):
     graph_order = [n.name for n in _app_graph().convs()]
     for name, (_, ic, oc) in zip(graph_order, tvm):
         assert convs.loc[name, "x_block"] == oc, name
-        assert convs.loc[name, "label"] == f"{name} · {ic}→{oc}"
+        assert convs.loc[name, "label"] == f"{name} · {label(ic, oc)}"
     edges = _frame_with(chart, "transform_ms")
     assert (edges["transform_ms"] > 0).any()  # this selection pays for some transforms
 
@@ -165,8 +169,11 @@ def test_graph_click_opens_the_explanation(app):
     _page(app, "graph")
     order = [n.name for n in _app_graph().convs()]
     _, ic, oc = _tvm_choices()[order.index(name)]
-    assert any(h.value == f"{name}: NCHW{ic}c → NCHW{oc}c" for h in app.subheader), [h.value for h in app.subheader]
-    assert any("worse than" in m.value for m in app.markdown)
+    assert any(h.value == f"{name}: {label(ic, oc)} (reads NCHW{ic}c, writes NCHW{oc}c)" for h in app.subheader), \
+        [h.value for h in app.subheader]
+    # the seed's inequality for the picked layer: the formula, and why in words
+    assert any(f"Latency(NCHW{ic}c" in c.value for c in app.code), [c.value for c in app.code]
+    assert any("With its neighbours as chosen" in t.value for t in app.text)
     picked = _frame_with(app.get("vega_lite_chart")[0], "picked")
     assert list(picked.loc[picked["picked"], "name"]) == [name]
 
@@ -176,15 +183,19 @@ def test_layer_page_lists_every_candidate_and_marks_tvms_choice(app):
     app.session_state["picked_node"] = name
     _page(app, "layer")
     assert app.selectbox[0].value == name
-    table = app.dataframe[0].value
+    table = next(d.value for d in app.dataframe if "chosen" in d.value.columns)
     workload, ic, oc = _tvm_choices()[0]
     tried = _tuning_pairs()[json.dumps(workload)]
-    assert set(zip(table["ic_bn"], table["oc_bn"])) == tried  # 12 pairs < max_sch_num: all kept
+    assert set(table["candidate"]) == {label(*p) for p in tried}  # 12 pairs < max_sch_num: all kept
     chosen = table[table["chosen"]]
-    assert list(zip(chosen["ic_bn"], chosen["oc_bn"])) == [(ic, oc)]
-    bars = _frame_with(app.get("vega_lite_chart")[0], "part")
-    assert set(bars["part"]) == {"kernel", "transform in", "transform out"}
-    assert len(app.info) == 1 and app.info[0].value.startswith(markdown_text(f"{name}: ")) and "worse than" in app.info[0].value
+    assert list(chosen["candidate"]) == [label(ic, oc)]
+    regrets = list(table["regret_ms"])
+    assert regrets == sorted(regrets) and regrets[0] == pytest.approx(0, abs=1e-9)  # by regret, the chosen first
+    assert list(table.columns[:5]) == ["candidate", "chosen", "regret_ms", "local_delta_ms", "other_layers_rechosen"]
+    bars = _frame_with(app.get("vega_lite_chart")[0], "kernel_ms")
+    assert set(zip(bars["ic_bn"], bars["oc_bn"])) == tried
+    # the inequality panel comes first: the formula with the chosen kernel, and its verdict
+    assert app.code[0].value.count("Latency(") == 2 and label(ic, oc) in app.text[0].value
 
 
 def test_whatif_pin_changes_the_layer_and_the_url(app):
@@ -194,7 +205,7 @@ def test_whatif_pin_changes_the_layer_and_the_url(app):
     _, ic, oc = _tvm_choices()[1]
     app.selectbox(key="wi_layer").set_value(name).run()
     pin_box = app.selectbox(key=f"wi_pin_{name}")
-    other = next(o for o in pin_box.options if o not in ("free (solver decides)", f"{oc}c" if ic == oc else f"{ic}c->{oc}c"))
+    other = next(o for o in pin_box.options if o not in ("free (solver decides)", label(ic, oc)))
     pin_box.set_value(other).run()
     assert not app.exception
     diff = app.dataframe[0].value

@@ -127,12 +127,17 @@ def _stored_raw_logs() -> list[list[dict]]:
     return out
 
 
+def _row_key(r) -> tuple:
+    """(shape, src layout, dst layout) of a transform-table row ('32c→16c' is NCHW32c to NCHW16c)."""
+    return (tuple(json.loads(r.shape)), *(f"NCHW{x}" for x in r.transform.split("→")))
+
+
 def test_measure_the_missing_transforms_here(whatif):
     at = whatif
     # the two smallest transforms the baseline pays for lose their benchmark
     paid = _transforms(at)
     smallest = paid.assign(n=paid["shape"].map(_elements)).nsmallest(2, "n")
-    drop = {(tuple(json.loads(r.shape)), *r.layouts.split(" → ")) for r in smallest.itertuples()}
+    drop = {_row_key(r) for r in smallest.itertuples()}
     lines = (SAMPLE / "layout_transform.log").read_text().splitlines()
     kept = [ln for ln in lines if _key(json.loads(ln)) not in drop]
     assert len(kept) == len(lines) - len(drop)
@@ -154,7 +159,7 @@ def test_measure_the_missing_transforms_here(whatif):
     assert not at.exception and not at.error, [e.value for e in at.error]
     sources = _transforms(at)
     missing = sources[sources["source"] == "missing"]
-    assert 1 <= len(missing) and {(tuple(json.loads(r.shape)), *r.layouts.split(" → ")) for r in missing.itertuples()} <= drop
+    assert 1 <= len(missing) and {_row_key(r) for r in missing.itertuples()} <= drop
     button = at.button(key="wi_measure")
     assert "missing transforms on this machine" in button.label
 
@@ -165,8 +170,8 @@ def test_measure_the_missing_transforms_here(whatif):
     after = _transforms(at)
     assert "missing" not in set(after["source"])
     here = after[after["source"] == "measured here"]
-    measured_keys = {(tuple(json.loads(r.shape)), *r.layouts.split(" → ")) for r in here.itertuples()}
-    assert measured_keys == {(tuple(json.loads(r.shape)), *r.layouts.split(" → ")) for r in missing.itertuples()}
+    measured_keys = {_row_key(r) for r in here.itertuples()}
+    assert measured_keys == {_row_key(r) for r in missing.itertuples()}
     # the stored log is AutoTVM's format with this machine's numbers; the page shows its costs[0]
     log = next(recs for recs in _stored_raw_logs() if {_key(r) for r in recs} <= drop)
     cost = {_key(r): r["result"][0][0] for r in log}
@@ -179,7 +184,7 @@ def test_measure_the_missing_transforms_here(whatif):
         assert banners == []  # this machine is the run's: the log joined the run itself
     assert all(0 < c < 1e-2 and r["result"][1] == 0 for r, c in zip(log, cost.values()))
     for r in here.itertuples():
-        assert r.ms == pytest.approx(cost[(tuple(json.loads(r.shape)), *r.layouts.split(" → "))] * 1e3, rel=1e-9)
+        assert r.ms == pytest.approx(cost[_row_key(r)] * 1e3, rel=1e-9)
     # the upload is named as measured here, by tvmviz measure
     at.switch_page("pages/data.py").run()
     table = _table(at, "file")
@@ -201,7 +206,7 @@ def _table(at, column: str):
 
 def _transforms(at):
     """The What-if page's table of the scenario's layout transforms."""
-    return next(d.value for d in at.dataframe if {"layouts", "source"} <= set(d.value.columns))
+    return next(d.value for d in at.dataframe if {"transform", "source"} <= set(d.value.columns))
 
 
 def _mcpu(rec: dict) -> str:
@@ -218,3 +223,50 @@ def _elements(text: str) -> int:
     for d in json.loads(text):
         n *= int(d)
     return n
+
+
+def _conv_pairs() -> dict:
+    """workload args (JSON) -> (ic_bn, oc_bn) pairs in tuning.log."""
+    pairs: dict = {}
+    for rec in _records(SAMPLE / "tuning.log"):
+        knobs = {e[0]: e[2] for e in rec["config"]["entity"]}
+        pairs.setdefault(json.dumps(rec["input"][2]), set()).add((knobs["tile_ic"][-1], knobs["tile_oc"][-1]))
+    return pairs
+
+
+def test_an_infeasible_exclusion_names_the_constraint_and_a_button_drops_it(whatif):
+    at = whatif
+    # conv1_1 reads the 3-channel image: every pair it was tuned with reads NCHW1c or NCHW3c
+    first = _records(SAMPLE / "tuning.log")[0]["input"][2]
+    reads = {ic for ic, _ in _conv_pairs()[json.dumps(first)]}
+    assert reads <= {1, 3}
+    at.sidebar.multiselect[0].set_value(sorted(reads)).run()
+    assert not at.exception
+    assert any("every candidate uses an excluded x" in e.value for e in at.error), [e.value for e in at.error]
+    buttons = {b.label: b for b in at.button}
+    assert {f"Allow NCHW{x}c again" for x in reads} <= set(buttons)
+    # excluding 1 also pulls other layers' lower-ranked candidates into max_sch_num: allow it again
+    buttons[f"Allow NCHW{min(reads)}c again"].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.sidebar.multiselect[0].value == sorted(reads - {min(reads)})
+    assert any(m.label == "Layers that changed x" for m in at.metric)
+
+
+def test_missing_transforms_offer_estimating_them_and_a_zero_change_is_not_red(whatif):
+    at = whatif
+    assert not next(m for m in at.metric if m.label == "Total after").delta  # the baseline: no "+0 ms"
+    # more candidates per layer than the graph tuner kept: transforms nobody benchmarked
+    scenario = Scenario(max_sch_num=40).to_string()
+    at2 = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at2.query_params["s"] = scenario
+    at2.switch_page("pages/whatif.py")
+    at2.run()
+    assert not at2.exception
+    if not at2.error:  # the log has them after all: nothing to offer
+        pytest.fail("expected max_sch_num=40 to need a transform the sample log lacks")
+    assert "layout transforms have no record" in at2.error[0].value
+    labels = [b.label for b in at2.button]
+    assert "Estimate them (TVM's per-element average)" in labels and "Price them at 0 (and say so)" in labels
+    next(b for b in at2.button if b.label.startswith("Estimate them")).click().run()
+    assert not at2.exception and not at2.error, [e.value for e in at2.error]
+    assert at2.session_state["opt_estimate"] is True

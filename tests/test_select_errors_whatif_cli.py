@@ -96,7 +96,7 @@ def test_explain_numbers_are_consistent(r18):
         assert c.local_total_s == pytest.approx(c.kernel_s + c.transform_in_s + c.transform_out_s)
         assert 0.0 <= c.regret_s <= c.local_delta_s + 1e-15  # the selection is optimal
     assert len(exp.sentences) == len(exp.candidates) - 1
-    assert "worse than 64c->16c" in exp.sentences[0]
+    assert "worse than 64c→16c" in exp.sentences[0]
 
 
 def test_regret_table_covers_every_node(r18):
@@ -172,7 +172,7 @@ def test_cli_explain_markdown(capsys):
                "--transform-log", f"{R18}/layout_transform.log", "--node", "layer2.0.conv1_14", "--solver", "pbqp"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert text.startswith("# layer2.0.conv1_14") and "| 64c->16c |" in text and "chosen" in text
+    assert text.startswith("# layer2.0.conv1_14") and "| 64c→16c |" in text and "chosen" in text
 
 
 def test_readme_true_cost_model_example_runs_and_its_error_names_the_flag(capsys):

@@ -6,19 +6,21 @@ report can reuse the same table. No Streamlit here.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections import Counter
 
 import altair as alt
 import pandas as pd
 
-from tvmviz.graph.layout import ROW_PX, GraphLayout, layout_graph
+from tvmviz import style
+from tvmviz.graph.layout import GraphLayout, layout_graph
 from tvmviz.graph.model import LayoutGraph
 
 alt.data_transformers.disable_max_rows()  # a 500-node graph is well under any real limit
 
 NODE_PICK = "node_pick"  # the click selection's name; Streamlit reports it under this key
-TRANSFORM_COLOR = "#e45756"
-CHANGED_COLOR = "#d62728"
+CELL_PICK = "cell_pick"  # a search-space cell clicked
 
 
 def _ms(seconds) -> float | None:
@@ -44,10 +46,13 @@ def _origin(graph: LayoutGraph, j: int) -> int:
 
 
 STUB_PX = 16  # length of the stubs that stand for an edge into a later band
+EDGE_COLUMNS = ["edge", "seq", "src", "dst", "part", "x", "y", "wraps", "transform_ms", "transform", "layouts",
+                "source", "hot", "problem"]
+LABEL_COLUMNS = ["edge", "src", "dst", "x", "y", "text", "transform", "source", "layouts", "hot", "problem", "stub"]
 
 
-def _edge_sources(selection, origins) -> dict:
-    """(producer, consumer) -> (summed cost s, sorted source labels) of the non-identity transforms."""
+def _edge_costs(selection, origins) -> dict:
+    """(producer, consumer) -> (summed cost s, sorted source labels, transforms) of the non-identity transforms."""
     from tvmviz.report import source_label
 
     out: dict = {}
@@ -56,132 +61,182 @@ def _edge_sources(selection, origins) -> dict:
     for e in selection.edges:
         if e.identity:
             continue
-        cost, sources = out.get((e.src, e.dst), (0.0, set()))
+        cost, sources, what = out.get((e.src, e.dst), (0.0, set(), []))
         sources.add(source_label(e, origins))
-        out[(e.src, e.dst)] = (cost + e.cost_s, sources)
-    return {k: (c, ", ".join(sorted(v))) for k, (c, v) in out.items()}
+        what.append(style.transform(e.src_layout, e.dst_layout))
+        out[(e.src, e.dst)] = (cost + e.cost_s, sources, what)
+    return out
+
+
+def _block_rows(graph, layout, choice, key, pos) -> dict:
+    name = pos.block
+    members = layout.blocks.get(name, [])
+    convs = [graph.nodes[i].name for i in members if graph.nodes[i].op == "conv2d"]
+    xs = Counter(choice[c].oc_bn for c in convs if c in choice)
+    kernel = sum(choice[c].kernel_cost_s for c in convs if c in choice)
+    summary = ", ".join(f"{style.short(x)} ×{n}" for x, n in sorted(xs.items()))
+    return {"name": key, "op": "block", "is_conv": False, "is_block": True, "x_block": None,
+            "label": f"+ {name} · {len(convs)} conv2d", "shape": "", "workload": f"{len(members)} ops (click to expand)",
+            "reads": "", "writes": summary, "kernel_ms": kernel * 1e3 if convs else None}
 
 
 def graph_frames(graph: LayoutGraph, layout: GraphLayout, selection=None, changed=(), picked: str | None = None,
                  origins: dict | None = None):
-    """(nodes, edges) tables for graph_chart: node positions, chosen x, kernel and transform costs.
+    """(nodes, edges, labels) tables for graph_chart: node positions, chosen x, kernel and transform costs;
+    one row per point of each edge's polyline; the texts drawn on edges.
 
     An edge into a later band becomes two short stubs ("leave" under its producer, labelled "→ consumer"
     with its cost; "arrive" over its consumer, labelled "from producer") instead of a line across the
     picture. ``origins`` (report.transform_origins) tells logged from measured-here transforms.
     """
     choice = {n.name: n for n in selection.nodes} if selection is not None else {}
-    by_pair = _edge_sources(selection, origins)
+    costs = _edge_costs(selection, origins)
     changed = set(changed)
     t_in: dict[str, float] = {}
-    edges = []
-    leave_labels: dict = {}
-    arrive_labels: dict = {}
-    edge_labels: dict = {}
-    for e in layout.edges:
-        src_name = graph.nodes[_origin(graph, e.src)].name
-        dst_name = graph.nodes[e.dst].name
-        cost, source = by_pair.pop((src_name, dst_name), (0.0, ""))
-        t_in[dst_name] = t_in.get(dst_name, 0.0) + cost
-        text = f"{cost * 1e3:.3g} ms" if cost else ("missing" if source == "missing" else "")
-        common = {"src": graph.nodes[e.src].name, "dst": dst_name, "wraps": e.wraps, "transform_ms": cost * 1e3,
-                  "transform": text, "source": source, "hot": bool(source), "edge_label": "", "stub_label": ""}
+    for (_, dst), (cost, _, _) in costs.items():
+        t_in[dst] = t_in.get(dst, 0.0) + cost
+    edges, labels = [], []
+    leave: dict = {}
+    arrive: dict = {}
+    for k, e in enumerate(layout.edges):
+        cost, sources, what = 0.0, set(), []
+        for s, d in e.pairs:
+            c, src_set, w = costs.get((graph.nodes[_origin(graph, s)].name, graph.nodes[d].name), (0.0, set(), []))
+            cost, sources, what = cost + c, sources | src_set, what + w
+        source = ", ".join(sorted(sources))
+        problem = "missing" in sources
+        text = style.ms(cost) if cost else ("cost missing" if problem else "")
+        common = {"edge": k, "src": _key_name(graph, e.src), "dst": _key_name(graph, e.dst), "wraps": e.wraps,
+                  "transform_ms": cost * 1e3, "transform": text, "layouts": ", ".join(dict.fromkeys(what)),
+                  "source": source, "hot": bool(sources), "problem": problem}
         if not e.wraps:
-            # labelled just above the consumer, where a long or diagonal edge is unambiguous
-            edges.append({**common, "part": "edge", "x": e.x, "y": e.y, "x2": e.x2, "y2": e.y2,
-                          "mx": e.x2 + 4, "my": e.y2 - ROW_PX / 2})
+            for seq, (x, y) in enumerate(e.points):
+                edges.append({**common, "part": "edge", "seq": seq, "x": x, "y": y})
             if text:
-                edge_labels.setdefault(e.dst, (len(edges) - 1, []))[1].append(text)
+                (x1, y1), (x2, y2) = e.points[-2], e.points[-1]
+                labels.append({**common, "x": (x1 + x2) / 2 + 6, "y": (y1 + y2) / 2, "text": text, "stub": False})
             continue
-        leave_labels.setdefault(e.src, (len(edges), []))[1].append(f"→ {dst_name}" + (f" · {text}" if text else ""))
-        edges.append({**common, "part": "leave", "x": e.x, "y": e.y, "x2": e.x, "y2": e.y + STUB_PX,
-                      "mx": e.x + 5, "my": e.y + STUB_PX + 2})
-        arrive_labels.setdefault(e.dst, (len(edges), []))[1].append(f"from {src_name}")
-        edges.append({**common, "part": "arrive", "x": e.x2, "y": e.y2 - STUB_PX, "x2": e.x2, "y2": e.y2,
-                      "mx": e.x2 + 5, "my": e.y2 - STUB_PX - 1})
-    # one label per spot: several edges into one consumer, or leaving / arriving at one node, share it
-    for row, texts in edge_labels.values():
-        edges[row]["edge_label"] = " + ".join(texts)
-    for row, texts in (*leave_labels.values(), *arrive_labels.values()):
-        edges[row]["stub_label"] = ", ".join(texts)
-    # a transform label of an edge out of the same node sits where the stub's text would: move the text right
-    labelled_src = {e["src"] for e in edges if e["part"] == "edge" and e["transform"]}
-    for row, _ in leave_labels.values():
-        if edges[row]["src"] in labelled_src:
-            edges[row]["mx"] += 70
+        (x, y), (x2, y2) = e.points[0], e.points[-1]
+        edges += [{**common, "part": "leave", "seq": 0, "x": x, "y": y},
+                  {**common, "part": "leave", "seq": 1, "x": x, "y": y + STUB_PX}]
+        edges += [{**common, "edge": k + 0.5, "part": "arrive", "seq": 0, "x": x2, "y": y2 - STUB_PX},
+                  {**common, "edge": k + 0.5, "part": "arrive", "seq": 1, "x": x2, "y": y2}]
+        leave.setdefault(e.src, ({**common, "x": x + 5, "y": y + STUB_PX + 3, "stub": True}, []))[1].append(
+            f"→ {common['dst']}" + (f" · {text}" if text else ""))
+        arrive.setdefault(e.dst, ({**common, "x": x2 + 5, "y": y2 - STUB_PX - 2, "stub": True}, []))[1].append(
+            f"from {common['src']}")
+    for row, texts in (*leave.values(), *arrive.values()):  # one short label per spot
+        labels.append({**row, "text": texts[0] + (f" (+{len(texts) - 1} more)" if len(texts) > 1 else "")})
     rows = []
-    for idx, p in layout.nodes.items():
-        n = graph.nodes[idx]
+    for key, p in layout.nodes.items():
+        if p.block is not None:
+            rows.append({**_block_rows(graph, layout, choice, key, p), "x": p.x, "y": p.y, "transform_in_ms": None,
+                         "changed": False, "picked": False})
+            continue
+        n = graph.nodes[key]
         c = choice.get(n.name)
         rows.append({
-            "name": n.name, "op": n.op, "x": p.x, "y": p.y, "is_conv": n.op == "conv2d",
+            "name": n.name, "op": n.op, "x": p.x, "y": p.y, "is_conv": n.op == "conv2d", "is_block": False,
             "shape": "×".join(map(str, n.shape)),
             "workload": conv_summary(n.conv) if n.conv is not None else "",
-            "x_block": c.oc_bn if c else None, "ic_bn": c.ic_bn if c else None,
-            "layout": f"{c.in_layout} → {c.out_layout}" if c else "",
-            "label": f"{n.name} · {c.ic_bn}→{c.oc_bn}" if c else (n.name if n.op == "conv2d" else ""),
+            "x_block": c.oc_bn if c else None,
+            "reads": c.in_layout if c else "", "writes": c.out_layout if c else "",
+            "label": f"{n.name} · {style.pair(c.ic_bn, c.oc_bn)}" if c else (n.name if n.op == "conv2d" else ""),
             "kernel_ms": c.kernel_cost_s * 1e3 if c else None,
-            "transform_in_ms": t_in.get(n.name, 0.0),
+            "transform_in_ms": t_in.get(n.name, 0.0) * 1e3 if c else None,
             "changed": n.name in changed, "picked": n.name == picked,
         })
-    return pd.DataFrame(rows), pd.DataFrame(edges, columns=[
-        "src", "dst", "part", "x", "y", "x2", "y2", "mx", "my", "wraps", "transform_ms", "transform", "source", "hot",
-        "edge_label", "stub_label"])
+    return (pd.DataFrame(rows), pd.DataFrame(edges, columns=EDGE_COLUMNS),
+            pd.DataFrame(labels, columns=LABEL_COLUMNS))
 
 
-def graph_chart(graph: LayoutGraph, selection=None, changed=(), picked: str | None = None, condensed=None,
-                layout: GraphLayout | None = None, x_domain=None, max_width_px: float = 1400.0,
-                origins: dict | None = None) -> alt.LayerChart:
-    """The model as a layered DAG: convs coloured by chosen x and sized by kernel cost, other ops small,
-    transform costs on the edges that carry them, changed layers ringed; click a conv to pick it."""
+def _key_name(graph, key) -> str:
+    return key if isinstance(key, str) else graph.nodes[key].name
+
+
+def graph_spec(graph: LayoutGraph, selection=None, changed=(), picked: str | None = None, condensed=None,
+               layout: GraphLayout | None = None, x_domain=None, max_width_px: float = 1400.0,
+               origins: dict | None = None, collapsed=()) -> dict:
+    """The model as a layered DAG, as a Vega-Lite spec: convs coloured by chosen x (the same colour in every
+    run) and sized by kernel cost, other ops small and grey, transforms the tuner pays for as thick dark
+    edges (red when their cost is missing), changed layers ringed; click a conv to pick it, a block to
+    expand it. The chart's encodings are built once per size and x set (Altair's schema work is most of
+    the time); the tables go in as the spec's datasets."""
     if condensed is None:
         condensed = len(graph.nodes) > 150
-    layout = layout or layout_graph(graph, condensed=condensed, max_width_px=max_width_px)
-    nodes, edges = graph_frames(graph, layout, selection, changed, picked, origins)
-    x_scale = alt.Scale(domain=[0, layout.width + 16], nice=False, zero=False)
-    y_scale = alt.Scale(domain=[0, layout.height], reverse=True, nice=False, zero=False)
+    layout = layout or layout_graph(graph, condensed=condensed, max_width_px=max_width_px, collapsed=collapsed)
+    nodes, edges, labels = graph_frames(graph, layout, selection, changed, picked, origins)
+    domain, colors = style.x_scale(set(nodes["x_block"].dropna()) | set(x_domain or ()))
+    spec = json.loads(_graph_template(float(layout.width + 16), float(layout.height), tuple(domain), tuple(colors)))
+    spec["datasets"] = {name: _records(frame) for name, frame in (("nodes", nodes), ("edges", edges),
+                                                                   ("labels", labels))}
+    return spec
+
+
+def graph_chart(*args, **kwargs) -> alt.LayerChart:
+    """graph_spec as an Altair chart (for callers that compose or save charts)."""
+    return alt.LayerChart.from_dict(graph_spec(*args, **kwargs), validate=False)
+
+
+def _records(frame: pd.DataFrame) -> list:
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+@functools.lru_cache(maxsize=32)
+def _graph_template(width: float, height: float, domain: tuple, colors: tuple) -> str:
+    x_scale = alt.Scale(domain=[0, width], nice=False, zero=False)
+    y_scale = alt.Scale(domain=[0, height], reverse=True, nice=False, zero=False)
     xs = alt.X("x:Q", axis=None, scale=x_scale)
     ys = alt.Y("y:Q", axis=None, scale=y_scale)
-    mxs = alt.X("mx:Q", axis=None, scale=x_scale)
-    mys = alt.Y("my:Q", axis=None, scale=y_scale)
-    x_values = sorted({int(v) for v in nodes["x_block"].dropna()} | set(x_domain or ()))
-    base_e = alt.Chart(edges)
-    dashed = alt.condition("datum.wraps", alt.value([3, 2]), alt.value([1, 0]))
-    edge_rule = base_e.mark_rule(strokeWidth=1, color="#9a9a9a").encode(xs, ys, x2="x2:Q", y2="y2:Q",
-                                                                       strokeDash=dashed)
+    line = {"detail": "edge:N", "order": "seq:Q"}
     edge_tip = [alt.Tooltip("src:N", title="from"), alt.Tooltip("dst:N", title="to"),
-                alt.Tooltip("transform:N", title="layout transform"), alt.Tooltip("source:N", title="cost source")]
-    hot = base_e.transform_filter("datum.hot")
-    edge_hot = hot.mark_rule(strokeWidth=2.5, color=TRANSFORM_COLOR).encode(
-        xs, ys, x2="x2:Q", y2="y2:Q", strokeDash=dashed, tooltip=edge_tip)
-    edge_text = base_e.transform_filter("datum.edge_label != ''").mark_text(
-        fontSize=10, color=TRANSFORM_COLOR, align="left", dx=4, dy=-2).encode(mxs, mys, text="edge_label:N",
-                                                                             tooltip=edge_tip)
-    stub_text = base_e.transform_filter("datum.stub_label != ''").mark_text(
-        fontSize=10, align="left", baseline="middle", fontStyle="italic").encode(
-        mxs, mys, text="stub_label:N", tooltip=edge_tip,
-        color=alt.condition("datum.hot", alt.value(TRANSFORM_COLOR), alt.value("#666666")))
-    others = alt.Chart(nodes).transform_filter("!datum.is_conv").mark_square(size=36, color="#bdbdbd").encode(
+                alt.Tooltip("layouts:N", title="layout transform"),
+                alt.Tooltip("transform_ms:Q", title="transform (ms)", format=style.D3_MS),
+                alt.Tooltip("source:N", title="cost source")]
+    base_e = alt.Chart(alt.NamedData("edges"))
+    dashed = alt.condition("datum.wraps", alt.value([3, 2]), alt.value([1, 0]))
+    plain = base_e.transform_filter("!datum.hot").mark_line(strokeWidth=1.5, color=style.MUTED).encode(
+        xs, ys, strokeDash=dashed, **line)
+    paid = base_e.transform_filter("datum.hot").mark_line(strokeWidth=4).encode(
+        xs, ys, strokeDash=dashed, **line,
+        color=alt.condition("datum.problem", alt.value(style.PROBLEM), alt.value(style.TRANSFORM)))
+    # a wide, nearly invisible copy of every edge: what the pointer hovers
+    hover = base_e.mark_line(strokeWidth=14, opacity=0.01, color="white").encode(xs, ys, tooltip=edge_tip, **line)
+    edge_text = alt.Chart(alt.NamedData("labels")).mark_text(fontSize=11, align="left", baseline="middle").encode(
+        xs, ys, text="text:N", tooltip=edge_tip,
+        color=alt.condition("datum.problem", alt.value(style.PROBLEM), alt.value(style.TRANSFORM)))
+    node_data = alt.NamedData("nodes")
+    others = alt.Chart(node_data).transform_filter("!datum.is_conv && !datum.is_block").mark_square(
+        size=40, color=style.MUTED).encode(
         xs, ys, tooltip=[alt.Tooltip("name:N"), alt.Tooltip("op:N"), alt.Tooltip("shape:N")])
     pick = alt.selection_point(name=NODE_PICK, fields=["name"], on="click", clear="dblclick")
-    convs = alt.Chart(nodes).transform_filter("datum.is_conv")
-    conv_marks = convs.mark_circle(opacity=1, stroke="white", strokeWidth=1, cursor="pointer").encode(
+    node_tip = [alt.Tooltip("name:N", title="layer"), alt.Tooltip("workload:N"), alt.Tooltip("reads:N"),
+                alt.Tooltip("writes:N"), alt.Tooltip("kernel_ms:Q", title="kernel (ms)", format=style.D3_MS),
+                alt.Tooltip("transform_in_ms:Q", title="transforms in (ms)", format=style.D3_MS)]
+    conv_marks = alt.Chart(node_data).transform_filter("datum.is_conv").mark_circle(
+        opacity=1, stroke="white", strokeWidth=1, cursor="pointer").encode(
         xs, ys,
-        color=alt.Color("x_block:O", title="chosen x (oc_bn)",
-                        scale=alt.Scale(domain=x_values, scheme="tableau10") if x_values else alt.Undefined),
-        size=alt.Size("kernel_ms:Q", title="kernel ms", scale=alt.Scale(range=[60, 520], zero=False)),
-        tooltip=[alt.Tooltip("name:N"), alt.Tooltip("workload:N"), alt.Tooltip("layout:N"),
-                 alt.Tooltip("kernel_ms:Q", title="kernel ms", format=".4f"),
-                 alt.Tooltip("transform_in_ms:Q", title="transform in ms", format=".4f")],
+        color=alt.Color("x_block:O", title="chosen x (writes NCHW{x}c)", legend=alt.Legend(labelExpr="datum.label + 'c'"),
+                        scale=alt.Scale(domain=list(domain), range=list(colors)) if domain else alt.Undefined),
+        size=alt.Size("kernel_ms:Q", title="kernel (ms)", scale=alt.Scale(range=[60, 520], zero=False),
+                      legend=alt.Legend(format=style.D3_MS)),
+        tooltip=node_tip,
     ).add_params(pick)
-    labels = convs.mark_text(align="left", dx=10, fontSize=11).encode(xs, ys, text="label:N")
-    rings = alt.Chart(nodes).transform_filter("datum.changed").mark_circle(
-        size=700, filled=False, stroke=CHANGED_COLOR, strokeWidth=2.5).encode(xs, ys)
-    picked_ring = alt.Chart(nodes).transform_filter("datum.picked").mark_square(
-        size=900, filled=False, stroke="black", strokeWidth=2).encode(xs, ys)
-    return alt.layer(edge_rule, edge_hot, edge_text, stub_text, others, rings, picked_ring, conv_marks,
-                     labels).properties(width=layout.width + 16, height=layout.height).configure_view(
-        stroke=None).configure_legend(orient="top", direction="horizontal")  # a side legend falls off wide graphs
+    block_marks = alt.Chart(node_data).transform_filter("datum.is_block").mark_square(
+        size=420, color="#eceff1", stroke=style.NEUTRAL, strokeWidth=1.5, opacity=1, cursor="pointer").encode(
+        xs, ys, tooltip=[alt.Tooltip("label:N", title="block"), alt.Tooltip("workload:N", title="holds"),
+                         alt.Tooltip("writes:N", title="chosen x"),
+                         alt.Tooltip("kernel_ms:Q", title="kernels (ms)", format=style.D3_MS)]).add_params(pick)
+    names = alt.Chart(node_data).transform_filter("datum.is_conv || datum.is_block").mark_text(
+        align="left", dx=12, fontSize=12, color=style.TEXT_DARK).encode(xs, ys, text="label:N")
+    rings = alt.Chart(node_data).transform_filter("datum.changed").mark_circle(
+        size=760, filled=False, stroke=style.CHANGED, strokeWidth=2.5, strokeDash=[4, 2]).encode(xs, ys)
+    picked_ring = alt.Chart(node_data).transform_filter("datum.picked").mark_square(
+        size=900, filled=False, stroke=style.CHANGED, strokeWidth=2.5).encode(xs, ys)
+    chart = alt.layer(plain, paid, hover, edge_text, others, rings, picked_ring, block_marks, conv_marks,
+                      names).properties(width=width, height=height).configure_view(stroke=None).configure_legend(
+        orient="top", direction="horizontal", labelFontSize=12, titleFontSize=12, titleLimit=0, labelLimit=0)
+    return json.dumps(chart.to_dict())  # validated once per template
 
 
 # ------------------------------------------------------------------------------------------- search space
@@ -213,6 +268,16 @@ def search_space_frame(best: pd.DataFrame, channels: int, out_channels: int, flo
     return pd.DataFrame(rows)
 
 
+def _color_position(values: pd.Series, reverse: bool) -> pd.Series:
+    """Where each value sits on a log colour scale, 0..1 (1 = the bright end), for choosing the text colour."""
+    import numpy as np
+
+    logs = np.log(values.astype(float))
+    lo, hi = logs.min(), logs.max()
+    pos = (logs - lo) / (hi - lo) if hi > lo else logs * 0 + 0.5
+    return 1 - pos if reverse else pos
+
+
 NEXT_TOOLTIP = (("selector", "N", "for the selector"), ("break_even", "N", "chosen below"),
                 ("estimate_ms", "Q", "estimated ms"), ("gain_ms", "Q", "potential gain ms"))
 
@@ -225,7 +290,7 @@ def next_frame(candidates) -> pd.DataFrame:
     return pd.DataFrame([{
         "cell": c.label, "ic_bn": c.ic_bn, "oc_bn": c.oc_bn, "selector": c.status_text(),
         "kernel_ms": ms_or_none(c.kernel_s),
-        "break_even": "never" if c.break_even_s is None else f"{c.break_even_s * 1e3:.4f} ms",
+        "break_even": "never" if c.break_even_s is None else style.ms(c.break_even_s),
         "estimate_ms": ms_or_none(c.estimated_kernel_s), "gain_ms": ms_or_none(c.potential_gain_s),
         "convs": ", ".join(c.nodes), "chosen by": ", ".join(c.chosen_by),
     } for c in candidates], columns=["cell", "ic_bn", "oc_bn", "selector", "kernel_ms", "break_even", "estimate_ms",
@@ -233,28 +298,45 @@ def next_frame(candidates) -> pd.DataFrame:
 
 
 def heatmap_chart(cells: pd.DataFrame, metric: str = "time", chosen=None, baseline=None) -> alt.LayerChart:
-    """Best cost over (ic_bn × oc_bn); never-tried cells grey with '–', trial counts as text; the chosen
-    pair boxed black, the oneDNN baseline's blocks boxed dashed."""
-    field, title, scheme = ("best_ms", "best ms", "viridis") if metric == "time" else ("gflops", "GFLOPS", "viridis")
+    """Best cost over (ic_bn × oc_bn): tried cells on a log viridis scale (bright = fast) with their trial
+    counts in a colour that reads on the cell; failed cells light red with 'n✗'; never-tried cells grey
+    with '–'; the graph tuner's choice boxed black, oneDNN's blocks boxed orange."""
+    field, title = ("best_ms", "best (ms)") if metric == "time" else ("gflops", "GFLOPS")
     reverse = metric == "time"  # bright = good in both
+    cells = cells.copy()
+    ok = cells["status"] == "ok"
+    cells["text_color"] = style.NEUTRAL
+    if ok.any():
+        bright = _color_position(cells.loc[ok, field], reverse) > 0.55  # viridis' light half: yellow, green
+        cells.loc[ok, "text_color"] = [style.TEXT_DARK if b else style.TEXT_LIGHT for b in bright]
+    cells.loc[cells["status"] == "all failed", "text_color"] = style.PROBLEM
     order_ic = sorted(cells["ic_bn"].unique())
     order_oc = sorted(cells["oc_bn"].unique())
-    x = alt.X("oc_bn:O", title="oc_bn (out-layout x)", sort=order_oc)
-    y = alt.Y("ic_bn:O", title="ic_bn (in-layout x)", sort=order_ic)
+    axis = {"labelAngle": 0, "labelOverlap": False, "labelFontSize": 12, "titleFontSize": 12, "titlePadding": 8,
+            "labelExpr": "datum.label + 'c'"}
+    x = alt.X("oc_bn:O", title="oc_bn: writes NCHW{x}c", sort=order_oc, axis=alt.Axis(orient="top", **axis))
+    y = alt.Y("ic_bn:O", title="ic_bn: reads NCHW{x}c", sort=order_ic, axis=alt.Axis(**axis))
     base = alt.Chart(cells)
-    tip = [alt.Tooltip("ic_bn:O"), alt.Tooltip("oc_bn:O"), alt.Tooltip("status:N"),
-           alt.Tooltip("best_ms:Q", format=".4f"), alt.Tooltip("gflops:Q", format=".1f"),
-           alt.Tooltip("trials:Q"), alt.Tooltip("failed:Q")]
+    tip = [alt.Tooltip("ic_bn:O", title="ic_bn (reads)"), alt.Tooltip("oc_bn:O", title="oc_bn (writes)"),
+           alt.Tooltip("status:N"), alt.Tooltip("best_ms:Q", title="best (ms)", format=style.D3_MS),
+           alt.Tooltip("gflops:Q", title="GFLOPS", format=",.1f"), alt.Tooltip("trials:Q"),
+           alt.Tooltip("failed:Q", title="failed trials")]
     tip += [alt.Tooltip(f"{col}:{kind}", title=title) for col, kind, title in NEXT_TOOLTIP if col in cells]
-    empty = base.transform_filter("datum.status != 'ok'").mark_rect(color="#eeeeee", stroke="white").encode(
+    never = base.transform_filter("datum.status == 'never tried'").mark_rect(color="#f0f0f0", stroke="white").encode(
         x, y, tooltip=tip)
+    failed = base.transform_filter("datum.status == 'all failed'").mark_rect(
+        color=style.FAILED_CELL, stroke="white").encode(x, y, tooltip=tip)
     filled = base.transform_filter("datum.status == 'ok'").mark_rect(stroke="white").encode(
-        x, y, color=alt.Color(f"{field}:Q", title=title, scale=alt.Scale(type="log", scheme=scheme, reverse=reverse)),
+        x, y, color=alt.Color(f"{field}:Q", title=title, scale=alt.Scale(type="log", scheme="viridis", reverse=reverse),
+                              legend=alt.Legend(format=style.D3_MS if metric == "time" else ",.0f", orient="bottom",
+                                                gradientLength=220, titleLimit=0, labelLimit=0)),
         tooltip=tip)
-    text = base.mark_text(fontSize=10).encode(
-        x, y, text="text:N",
-        color=alt.condition("datum.status == 'ok'", alt.value("white"), alt.value("#777777")))
-    layers = [empty, filled, text]
+    text = base.mark_text(fontSize=12).encode(x, y, text="text:N", tooltip=tip,
+                                               color=alt.Color("text_color:N", scale=None, legend=None))
+    # an invisible rect over every cell: what a click picks (ask the inequality for that cell's x)
+    hit = base.mark_rect(opacity=0.001, cursor="pointer").encode(x, y, tooltip=tip).add_params(
+        alt.selection_point(name=CELL_PICK, fields=["ic_bn", "oc_bn"], on="click", clear="dblclick"))
+    layers = [never, failed, filled, text, hit]
     marks = []
     if chosen is not None:
         marks.append({"ic_bn": chosen[0], "oc_bn": chosen[1], "what": "chosen by the graph tuner"})
@@ -264,21 +346,27 @@ def heatmap_chart(cells: pd.DataFrame, metric: str = "time", chosen=None, baseli
     if marks:
         layers.append(alt.Chart(pd.DataFrame(marks)).mark_rect(filled=False, strokeWidth=3).encode(
             x, y,
-            stroke=alt.Stroke("what:N", title="", scale=alt.Scale(
-                domain=["chosen by the graph tuner", "oneDNN's blocks"], range=["black", "#ff7f0e"])),
+            stroke=alt.Stroke("what:N", title=None, scale=alt.Scale(
+                domain=["chosen by the graph tuner", "oneDNN's blocks"], range=["black", "#e69f00"]),
+                legend=alt.Legend(orient="bottom", labelLimit=0)),
             tooltip=["what:N"]))
-    return alt.layer(*layers).properties(width=max(240, 44 * len(order_oc)), height=max(160, 30 * len(order_ic)))
+    return alt.layer(*layers).resolve_scale(color="independent").properties(
+        width=max(320, 58 * len(order_oc)), height=max(200, 36 * len(order_ic)))
 
 
 def cost_scatter(records: pd.DataFrame) -> alt.Chart:
-    """cost (kernel, costs[0]) vs all_cost (with compile and overheads) per successful trial."""
+    """cost (kernel, costs[0]) vs all_cost (with compile and overheads) per successful trial, coloured by x."""
     ok = records[records["error_no"] == 0].assign(cost_ms=lambda d: d["cost0"] * 1e3)
-    return alt.Chart(ok).mark_circle(size=40, opacity=0.7).encode(
-        x=alt.X("cost_ms:Q", title="cost (costs[0]) ms", scale=alt.Scale(zero=False)),
-        y=alt.Y("all_cost:Q", title="all_cost s", scale=alt.Scale(zero=False)),
-        color=alt.Color("oc_bn:O", title="oc_bn"),
-        tooltip=["ic_bn", "oc_bn", alt.Tooltip("cost_ms:Q", format=".4f"), alt.Tooltip("all_cost:Q", format=".3f"),
-                 "config_index"],
+    domain, colors = style.x_scale(ok["oc_bn"].dropna()) if len(ok) else ([], [])
+    return alt.Chart(ok).mark_circle(size=44, opacity=0.8).encode(
+        x=alt.X("cost_ms:Q", title="cost: costs[0] (ms)", scale=alt.Scale(zero=False)),
+        y=alt.Y("all_cost:Q", title="all_cost (s)", scale=alt.Scale(zero=False)),
+        color=alt.Color("oc_bn:O", title="writes NCHW{x}c", scale=alt.Scale(domain=domain, range=colors),
+                        legend=alt.Legend(labelExpr="datum.label + 'c'")),
+        tooltip=[alt.Tooltip("ic_bn:O", title="ic_bn"), alt.Tooltip("oc_bn:O", title="oc_bn"),
+                 alt.Tooltip("cost_ms:Q", title="cost (ms)", format=style.D3_MS),
+                 alt.Tooltip("all_cost:Q", title="all_cost (s)", format=".3f"),
+                 alt.Tooltip("config_index:Q", title="config index")],
     ).properties(height=260)
 
 
@@ -286,67 +374,88 @@ def cost_scatter(records: pd.DataFrame) -> alt.Chart:
 
 
 def candidate_frame(exp) -> pd.DataFrame:
-    """One row per candidate of a LayerExplanation (costs in ms), in candidate order."""
-    return pd.DataFrame([{
-        "candidate": c.label, "ic_bn": c.ic_bn, "oc_bn": c.oc_bn, "chosen": c.chosen,
-        "kernel_ms": c.kernel_s * 1e3, "transform_in_ms": c.transform_in_s * 1e3,
-        "transform_out_ms": c.transform_out_s * 1e3, "local_total_ms": c.local_total_s * 1e3,
-        "local_delta_ms": c.local_delta_s * 1e3, "regret_ms": _ms(c.regret_s),
-        "other_layers_rechosen": len(c.forced_changes),
+    """One row per candidate of a LayerExplanation (costs in ms), best regret first: the columns that say
+    why come first (regret, the local difference, how many other layers re-choose), then the parts."""
+    frame = pd.DataFrame([{
+        "candidate": c.label, "chosen": c.chosen, "regret_ms": _ms(c.regret_s), "local_delta_ms": c.local_delta_s * 1e3,
+        "other_layers_rechosen": len(c.forced_changes), "kernel_ms": c.kernel_s * 1e3,
+        "transform_in_ms": c.transform_in_s * 1e3, "transform_out_ms": c.transform_out_s * 1e3,
+        "local_total_ms": c.local_total_s * 1e3, "ic_bn": c.ic_bn, "oc_bn": c.oc_bn,
     } for c in exp.candidates])
+    for col in ("regret_ms", "local_delta_ms"):  # float noise of the solver's sums is no regret
+        frame[col] = frame[col].mask(frame[col].abs() < 1e-9, 0.0)
+    key = frame["regret_ms"].where(frame["regret_ms"].notna(), frame["local_delta_ms"])
+    return frame.assign(_key=key).sort_values(["_key", "local_total_ms"], kind="stable").drop(columns="_key") \
+        .reset_index(drop=True)
 
 
-def candidate_bars(exp) -> alt.Chart:
-    """Stacked kernel + transform in + transform out per candidate, the chosen one outlined."""
+def candidate_bars(exp) -> alt.LayerChart:
+    """Kernel (in the candidate's x colour) + transform in + transform out per candidate, in the table's
+    order (best regret first), the chosen one outlined; every candidate labelled."""
     frame = candidate_frame(exp)
-    parts = frame.melt(id_vars=["candidate", "chosen", "regret_ms"],
-                       value_vars=["kernel_ms", "transform_in_ms", "transform_out_ms"], var_name="part", value_name="ms")
-    parts["part"] = parts["part"].map({"kernel_ms": "kernel", "transform_in_ms": "transform in",
-                                       "transform_out_ms": "transform out"})
-    order = list(frame.sort_values("local_total_ms")["candidate"])
+    frame["k0"] = 0.0
+    frame["i0"] = frame["kernel_ms"]
+    frame["o0"] = frame["kernel_ms"] + frame["transform_in_ms"]
+    frame["end"] = frame["local_total_ms"]
+    order = list(frame["candidate"])
     # a failed or wildly slow candidate would squash the others: cut the axis at 3x the chosen total
     chosen_total = float(frame.loc[frame["chosen"], "local_total_ms"].iloc[0]) if frame["chosen"].any() else 0.0
-    limit = min(float(frame["local_total_ms"].max()), 3 * chosen_total) if chosen_total > 0 else None
-    cut = limit is not None and limit < float(frame["local_total_ms"].max())
-    x_title = "ms (everything else as chosen)" + (", cut at 3× the chosen" if cut else "")
-    return alt.Chart(parts).mark_bar(clip=True).encode(
-        y=alt.Y("candidate:N", sort=order, title=None),
-        x=alt.X("sum(ms):Q", title=x_title, scale=alt.Scale(domain=[0, limit]) if cut else alt.Undefined),
-        color=alt.Color("part:N", scale=alt.Scale(domain=["kernel", "transform in", "transform out"],
-                                                  range=["#4c78a8", "#f58518", "#e45756"])),
-        stroke=alt.condition("datum.chosen", alt.value("black"), alt.value(None)),
-        strokeWidth=alt.condition("datum.chosen", alt.value(2), alt.value(0)),
-        tooltip=["candidate:N", "part:N", alt.Tooltip("ms:Q", format=".4f"), alt.Tooltip("regret_ms:Q", format=".4f")],
-    ).properties(height=max(120, 22 * len(frame)))
+    limit = min(float(frame["end"].max()), 3 * chosen_total) if chosen_total > 0 else None
+    cut = limit is not None and limit < float(frame["end"].max())
+    scale = alt.Scale(domain=[0, limit]) if cut else alt.Undefined
+    y = alt.Y("candidate:N", sort=order, title=None, axis=alt.Axis(labelOverlap=False, labelFontSize=12, labelLimit=0))
+    tip = [alt.Tooltip("candidate:N"), alt.Tooltip("kernel_ms:Q", title="kernel (ms)", format=style.D3_MS),
+           alt.Tooltip("transform_in_ms:Q", title="transforms in (ms)", format=style.D3_MS),
+           alt.Tooltip("transform_out_ms:Q", title="transforms out (ms)", format=style.D3_MS),
+           alt.Tooltip("regret_ms:Q", title="regret (ms)", format=style.D3_MS)]
+    domain, colors = style.x_scale(frame["oc_bn"])
+    base = alt.Chart(frame)
+    outline = {"stroke": alt.condition("datum.chosen", alt.value("black"), alt.value(None)),
+               "strokeWidth": alt.condition("datum.chosen", alt.value(2), alt.value(0))}
+    title = "ms with the neighbours as chosen" + (", cut at 3× the chosen" if cut else "")
+    kernel = base.mark_bar(clip=True).encode(
+        y, alt.X("k0:Q", title=title, scale=scale, axis=alt.Axis(format=style.D3_MS, titleLimit=0)), x2="i0:Q",
+        color=alt.Color("oc_bn:O", title="kernel, writes NCHW{x}c", scale=alt.Scale(domain=domain, range=colors),
+                        legend=alt.Legend(orient="top", labelExpr="datum.label + 'c'", titleLimit=0, columns=6)),
+        tooltip=tip, **outline)
+    t_in = base.mark_bar(clip=True, color=style.TRANSFORM).encode(y, alt.X("i0:Q", scale=scale), x2="o0:Q",
+                                                                   tooltip=tip)
+    t_out = base.mark_bar(clip=True, color="#90a4ae").encode(y, alt.X("o0:Q", scale=scale), x2="end:Q", tooltip=tip)
+    return alt.layer(kernel, t_in, t_out).properties(height=max(140, 24 * len(frame)), width="container")
 
 
 # ------------------------------------------------------------------------------------------- profile, compare
 
 
 def ratio_chart(frame: pd.DataFrame, threshold: float = 1.5) -> alt.LayerChart:
-    """Profiled / tuned per layer, bars over the threshold in red, a rule at the threshold."""
+    """Profiled / tuned per layer, one labelled bar per layer, red over the threshold, a rule at it."""
+    order = list(frame["layer"])
     bars = alt.Chart(frame).mark_bar().encode(
-        x=alt.X("layer:N", sort=list(frame["layer"]), title=None, axis=alt.Axis(labelAngle=-60)),
-        y=alt.Y("ratio:Q", title="profiled / tuned"),
-        color=alt.condition(f"datum.ratio > {threshold}", alt.value(TRANSFORM_COLOR), alt.value("#4c78a8")),
-        tooltip=["layer", alt.Tooltip("tuned_ms:Q", format=".4f"), alt.Tooltip("profiled_ms:Q", format=".4f"),
-                 alt.Tooltip("ratio:Q", format=".2f")],
+        y=alt.Y("layer:N", sort=order, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=0, labelFontSize=12)),
+        x=alt.X("ratio:Q", title="profiled / tuned"),
+        color=alt.condition(f"datum.ratio > {threshold}", alt.value(style.PROBLEM), alt.value("#78909c")),
+        tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("tuned_ms:Q", title="tuned (ms)", format=style.D3_MS),
+                 alt.Tooltip("profiled_ms:Q", title="profiled (ms)", format=style.D3_MS),
+                 alt.Tooltip("ratio:Q", title="profiled / tuned", format=style.D3_RATIO)],
     )
-    rule = alt.Chart(pd.DataFrame({"y": [threshold]})).mark_rule(strokeDash=[4, 4], color="black").encode(y="y:Q")
-    return alt.layer(bars, rule).properties(height=280)
+    rule = alt.Chart(pd.DataFrame({"x": [threshold]})).mark_rule(strokeDash=[4, 4], color="black").encode(x="x:Q")
+    return alt.layer(bars, rule).properties(height=max(160, 22 * len(frame)))
 
 
 def compare_chart(frame: pd.DataFrame, a: str, b: str) -> alt.Chart:
-    """Best cost per workload, run A vs run B (grouped bars)."""
+    """Best cost per workload, run A vs run B (grouped bars); every workload labelled in full."""
     long = frame.melt(id_vars=["workload_label"], value_vars=["a_ms", "b_ms"], var_name="run", value_name="ms")
     long["run"] = long["run"].map({"a_ms": a, "b_ms": b})
     return alt.Chart(long).mark_bar().encode(
-        y=alt.Y("workload_label:N", title=None, sort=list(frame["workload_label"])),
-        x=alt.X("ms:Q", title="best cost ms"),
+        y=alt.Y("workload_label:N", title=None, sort=list(frame["workload_label"]),
+                axis=alt.Axis(labelLimit=0, labelOverlap=False, labelFontSize=12)),
+        x=alt.X("ms:Q", title="best cost (ms)", axis=alt.Axis(format=style.D3_MS)),
         yOffset="run:N",
-        color=alt.Color("run:N", title=None),
-        tooltip=["workload_label", "run", alt.Tooltip("ms:Q", format=".4f")],
-    ).properties(height=max(160, 26 * len(frame)))
+        color=alt.Color("run:N", title=None, scale=alt.Scale(range=["#455a64", "#90a4ae"]),
+                        legend=alt.Legend(orient="top", labelLimit=0)),
+        tooltip=[alt.Tooltip("workload_label:N", title="workload"), alt.Tooltip("run:N"),
+                 alt.Tooltip("ms:Q", title="best (ms)", format=style.D3_MS)],
+    ).properties(height=max(160, 30 * len(frame)))
 
 
 def workload_label(workload: str | list) -> str:

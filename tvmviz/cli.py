@@ -13,6 +13,7 @@ import sys
 from tvmviz.build import cli as build_cli
 from tvmviz.cli_format import HelpFormatter, example
 from tvmviz.errors import TvmvizError
+from tvmviz.export import cli as export_cli
 from tvmviz.ingest import all_kinds
 from tvmviz.text import strip_controls
 from tvmviz.measure import cli as measure_cli
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs_cli.add_parsers(sub)
     build_cli.add_parsers(sub)
     next_cli.add_parsers(sub)
+    export_cli.add_parsers(sub)
     return parser
 
 

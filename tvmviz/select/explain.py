@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tvmviz import style
 from tvmviz.errors import TvmvizError
 from tvmviz.select.api import Selection
 from tvmviz.select.costmodel import SOURCE_NAMES, Problem, Term
@@ -76,7 +77,8 @@ class RegretTable:
 
 
 def label(ic_bn: int, oc_bn: int) -> str:
-    return f"{oc_bn}c" if ic_bn == oc_bn else f"{ic_bn}c->{oc_bn}c"
+    """A candidate in the one layout notation (tvmviz.style): '16c', or '32c→16c' (reads 32c, writes 16c)."""
+    return style.pair(ic_bn, oc_bn)
 
 
 def _marginals(problem: Problem):
@@ -164,31 +166,24 @@ def explain_node(sel: Selection, name: str) -> LayerExplanation:
                             tuple(_sentence(exp, c) for c in others))
 
 
-def _ms(x: float) -> str:
-    return f"{x * 1e3:.3g} ms" if abs(x) < 1e6 else f"{x:.3g} s"
-
-
 def _sentence(exp: LayerExplanation, c: CandidateExplanation) -> str:
     base = exp.candidates[exp.chosen]
     if c.chosen:
-        return f"{exp.node}: {c.label} is the chosen candidate ({_ms(c.local_total_s)} kernel + transforms)."
+        return f"{exp.node}: {c.label} is the chosen candidate ({style.ms(c.local_total_s)} kernel + transforms)."
     worse = c.regret_s if c.regret_s is not None else c.local_delta_s
     pct = 100.0 * worse / base.local_total_s if base.local_total_s > 0 else float("nan")
     if c.forced_changes and c.forced_kernel_delta_s is not None:
         dk, dt = c.forced_kernel_delta_s, c.forced_transform_delta_s
         shown = ", ".join(c.forced_changes[:4]) + (" ..." if len(c.forced_changes) > 4 else "")
-        return (f"{exp.node}: {c.label} was {_ms(worse)} ({pct:+.0f}%) worse than {base.label} because, even with "
-                f"{len(c.forced_changes)} other layer(s) re-chosen ({shown}), kernels cost {_signed(dk)} and "
-                f"transforms {_signed(dt)} (with the other layers kept: {_signed(c.local_delta_s)}).")
+        return (f"{exp.node}: {c.label} was {style.ms(worse)} ({pct:+.0f}%) worse than {base.label} because, even with "
+                f"{len(c.forced_changes)} other layer(s) re-chosen ({shown}), kernels cost {style.ms_delta(dk)} and "
+                f"transforms {style.ms_delta(dt)} (with the other layers kept: {style.ms_delta(c.local_delta_s)}).")
     dk = c.kernel_s - base.kernel_s
     dt_in = c.transform_in_s - base.transform_in_s
     dt_out = c.transform_out_s - base.transform_out_s
     dt = dt_in + dt_out
-    text = (f"{exp.node}: {c.label} was {_ms(worse)} ({pct:+.0f}%) worse than {base.label} because its kernel is "
-            f"{_ms(abs(dk))} {'slower' if dk >= 0 else 'faster'} and its transforms cost {_ms(abs(dt))} "
-            f"{'more' if dt >= 0 else 'less'} (in {_signed(dt_in)}, out {_signed(dt_out)})")
+    text = (f"{exp.node}: {c.label} was {style.ms(worse)} ({pct:+.0f}%) worse than {base.label} because its kernel is "
+            f"{style.ms(abs(dk))} {'slower' if dk >= 0 else 'faster'} and its transforms cost {style.ms(abs(dt))} "
+            f"{'more' if dt >= 0 else 'less'} (in {style.ms_delta(dt_in)}, out {style.ms_delta(dt_out)})")
     return text + "."
 
-
-def _signed(x: float) -> str:
-    return ("+" if x >= 0 else "-") + _ms(abs(x))

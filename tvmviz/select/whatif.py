@@ -85,6 +85,32 @@ class Scenario:
         except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
             raise TvmvizError(f"scenario: malformed field ({e})") from None
 
+    def describe(self) -> list[str]:
+        """The scenario in words, one change per item: 'pin layer1.0.conv1_4 to 64c→16c', 'exclude NCHW32c'."""
+        from tvmviz import style
+
+        out = [f"pin {k} to " + (style.pair(*v) if isinstance(v, (tuple, list)) else f"any candidate writing "
+                                 f"{style.layout(v)}") for k, v in sorted(self.pins.items())]
+        out += [f"exclude {style.layout(x)} (no candidate reads or writes it)" for x in sorted(self.exclude_x)]
+        if self.transform_scale != 1.0:
+            out.append(f"every layout-transform cost ×{self.transform_scale:g}")
+        scales = dict(self.kernel_scale)
+        common = set(scales.values())
+        if scales and len(common) == 1 and len(scales) > 3:
+            out.append(f"kernel costs ×{common.pop():g} for {len(scales)} layers")
+        else:
+            out += [f"{k}'s kernel costs ×{v:g}" for k, v in sorted(scales.items())]
+        if self.kernel_override:
+            out.append(f"profiled times price the built layout of {len(self.kernel_override)} layers: " +
+                       ", ".join(sorted(self.kernel_override)[:6]) + (" …" if len(self.kernel_override) > 6 else ""))
+        if self.max_sch_num is not None:
+            out.append(f"keep {self.max_sch_num} candidates per layer (max_sch_num)")
+        if self.solver:
+            out.append(f"solver {self.solver}")
+        if self.cost_model:
+            out.append(f"cost model {self.cost_model}")
+        return out
+
     def to_string(self) -> str:
         raw = json.dumps(self.to_json(), separators=(",", ":"), sort_keys=True).encode()
         return _PREFIX + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
