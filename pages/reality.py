@@ -5,14 +5,13 @@ import json
 import altair as alt
 import streamlit as st
 
-from pages.common import cached_inputs, current_analysis, current_identity, get_store, route_through_app, selection_or_stop
+from pages.common import current_analysis, current_identity, get_store, route_through_app, selection_or_stop
 from tvmviz.build.compare import (
     RATIO_FLAG, layer_table, plans_table, split_plans, threads_table, transform_table, verdict,
 )
-from tvmviz.build.plans import make_plans
-from tvmviz.build.run import DEFAULT_REPEAT, allow_all_cores, available_cores, run_plans
+from tvmviz.build.job import JobRequest, PlanJob
+from tvmviz.build.run import DEFAULT_REPEAT, available_cores
 from tvmviz.charts import ratio_chart
-from tvmviz.errors import TvmvizError
 from tvmviz.server.accounts import audit, may_measure
 from tvmviz.store import default_db_path
 
@@ -20,7 +19,6 @@ RUN_KIND = "tvmviz_run_plan"
 UPLOADER = "tvmviz run-plan"
 
 route_through_app()
-allow_all_cores()
 
 st.title("Reality check")
 st.caption("Each plan is built into the model with TVM (Relax): every conv as conv2d_NCHWc with the plan's layouts "
@@ -35,37 +33,63 @@ who = current_identity()
 allowed = may_measure(who)  # building and timing occupy the server's cores: admins only on a team server
 
 
-def build_and_run(specs: list, threads: int, repeat: int) -> None:
-    """Build, check and time the plans under a visible status; store each plan as a profile of the run."""
+@st.cache_resource
+def plan_jobs() -> dict:
+    """run id -> its PlanJob: one build per run at a time, seen by every session of the server."""
+    return {}
+
+
+def start_build(specs: list, threads: int, repeat: int) -> None:
     if not may_measure(current_identity()):  # checked where it runs, not only on the button
         st.error("Measuring on this server is limited to its admins.")
         return
-    _, tuning, transforms, _ = cached_inputs(default_db_path(), analysis.key)
-    with st.status(f"Building and measuring {len(specs)} plans…", expanded=True) as status:
-        bar = st.progress(0.0, text="Selecting the plans' layouts")
-        try:
-            plans = make_plans(graph, tuning, transforms, specs, analysis.base.estimate_transforms)
-            report = run_plans(str(model_path), graph, plans, threads=threads, repeat=repeat,
-                               progress=lambda done, total, label: bar.progress(done / total, text=label[:90]))
-        except TvmvizError as e:
-            status.update(label="Building or measuring failed", state="error")
-            st.error(str(e))
-            return
-        stored = []
-        for doc in split_plans(report.to_json()):
-            plan = doc["plans"][0]["plan"]
-            for r in store.ingest_bytes(f"run_plan_{plan.split(':')[0]}.json", json.dumps(doc).encode(),
-                                        label=f"run-plan {plan}", uploader=UPLOADER, kind=RUN_KIND,
-                                        run=analysis.run.run_id):
-                if r.error:
-                    st.error(r.error)
-                elif r.upload_id is not None:
-                    stored.append(r.upload_id)
-        audit(store.con, who.name, "run-plan", stored[0] if stored else None, {"plans": specs, "threads": threads})
-        status.update(label=f"Built and measured {len(specs)} plans in {report.compile_s:.0f} s of compiling "
-                            f"({report.kernels_compiled} of {report.kernels} kernels new): stored as profiles of "
-                            f"run {analysis.run.run_id} (uploads {', '.join(map(str, stored))})",
-                      state="complete", expanded=False)
+    jobs = plan_jobs()
+    running = jobs.get(analysis.run.run_id)
+    if running is not None and running.running:
+        st.warning("Plans of this run are being built and measured already: wait for that result.")
+        return
+    jobs[analysis.run.run_id] = PlanJob(JobRequest(
+        default_db_path(), analysis.run.run_id, specs, threads, repeat, analysis.base.estimate_transforms,
+        list(analysis.cost_sources)))
+    audit(store.con, who.name, "run-plan", None, {"run": analysis.run.run_id, "plans": specs, "threads": threads})
+
+
+def store_result(job) -> list:
+    """Each plan of the job's report stored as a profile (tvmviz_run_plan upload) of the run."""
+    stored = []
+    for doc in split_plans(job.report):
+        plan = doc["plans"][0]["plan"]
+        for r in store.ingest_bytes(f"run_plan_{plan.split(':')[0]}.json", json.dumps(doc).encode(),
+                                    label=f"run-plan {plan}", uploader=UPLOADER, kind=RUN_KIND,
+                                    run=job.request.run_id):
+            if r.error:
+                st.error(r.error)
+            elif r.upload_id is not None:
+                stored.append(r.upload_id)
+    return stored
+
+
+def build_status(job) -> None:
+    """The run's build while it runs (a separate process: the page stays live), then its result, stored once."""
+    n = len(job.request.specs)
+    if job.running:
+        done, total, label = job.progress
+        with st.status(f"Building and measuring {n} plans…", expanded=True):
+            st.progress(min(1.0, done / max(total, 1)), text=str(label)[:90])
+        return
+    if job.error:
+        st.status("Building or measuring failed", state="error", expanded=True).error(job.error)
+        return
+    with job.lock:  # the first session to see the finished job stores it
+        fresh = job.stored is None
+        if fresh:
+            job.stored = store_result(job)
+    report = job.report
+    st.status(f"Built and measured {n} plans ({report.get('kernels_compiled', 0)} kernels compiled, "
+              f"{report.get('compile_s', 0):.0f} s): stored as profiles of run {job.request.run_id} "
+              f"(uploads {', '.join(map(str, job.stored))})", state="complete", expanded=False)
+    if fresh:
+        st.rerun(scope="app")  # the results below read the new uploads
 
 
 scenario = st.session_state.get("wi_scenario")
@@ -87,10 +111,12 @@ if not allowed:
     st.info("Building and timing plans occupies this server's cores: on a team server only admins may.")
 
 if go and specs:
-    build_and_run(list(specs), int(threads), int(repeat))
-    analysis = current_analysis()
+    start_build(list(specs), int(threads), int(repeat))
 elif go:
     st.warning("Choose at least one plan.")
+job = plan_jobs().get(analysis.run.run_id)
+if job is not None:  # polled every second only while the build runs
+    (st.fragment(run_every=1.0)(build_status) if job.running else build_status)(job)
 
 run_ids = analysis.of(RUN_KIND)
 if not run_ids:

@@ -1,6 +1,7 @@
 """Reality check through AppTest: a run holding a small fire / residual model (tests/fire_model.py) and its
-records; Build and run pressed for two plans (real TVM build, onnx.reference check, timing at repeat 1); the
-tables shown, the results stored as profiles of the run, and Profile vs tuned showing them.
+records; Build and run pressed for two plans (real TVM build in its own process, onnx.reference check, timing
+at repeat 1) while the page follows its progress; the tables shown, the results stored as profiles of the run,
+and Profile vs tuned showing them.
 
 Expected values come from the stored run-plan documents (read through the store, not the page) and from
 the selection the page's run gives, computed here."""
@@ -8,6 +9,7 @@ the selection the page's run gives, computed here."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,12 @@ def test_build_and_run_shows_the_plans_and_stores_profiles_profile_vs_tuned_read
     at.number_input[1].set_value(1)  # runs per timing
     at.button[0].click()
     at.run()
+    assert [s.label for s in at.status] == [f"Building and measuring {len(PLANS)} plans…"]  # in its own process
+    deadline = time.monotonic() + TIMEOUT
+    while not any("Built and measured" in s.label for s in at.status) and time.monotonic() < deadline:
+        assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+        time.sleep(1)
+        at.run()  # what the page's status fragment does every second in a browser
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     [status] = [s for s in at.status if "Built and measured" in s.label]
@@ -108,3 +116,13 @@ def test_build_and_run_shows_the_plans_and_stores_profiles_profile_vs_tuned_read
 
 def docs_plan(store, upload_id: int) -> str:
     return store.upload_meta(upload_id)["run_plan"]["plans"][0]["plan"]
+
+
+def test_a_build_that_cannot_start_reports_why(fire_run):
+    """No record at NCHW32c: the job's process ends with the selector's error, not a traceback."""
+    from tvmviz.build.job import JobRequest, PlanJob
+    from tvmviz.store import default_db_path
+
+    job = PlanJob(JobRequest(default_db_path(), fire_run, ["uniform:32"], 1, 1, True))
+    assert job.wait(TIMEOUT)
+    assert job.report is None and "no tuning record at NCHW32c" in job.error

@@ -237,3 +237,18 @@ def test_resnet18_dp_plan_runs_here():
     # the first conv reads the graph input, so its NCHW -> NCHW{ic}c is inserted but never predicted
     first = plan.selection.nodes[0]
     assert any(t.src == "data" and t.dst == first.name and t.predicted_s is None for t in run.transforms)
+
+
+def test_kernels_are_compiled_once_per_process_and_shared_by_plans(fire, fire_report):
+    from tvmviz.build.kernels import library
+
+    plans, report = fire_report
+    calls = sum(len(p.layers) + sum(t.measured_s is not None for t in p.transforms) for p in report.plans)
+    assert 0 < report.kernels < calls  # plans (and layers) sharing a layout share its kernel
+    # the same plans again: every kernel is in the library, none is compiled, the numbers still check out
+    compiled_before = library().compiled
+    again = run_plans(fire["model"], fire["graph"], plans[:2], repeat=1, single_thread=False)
+    assert again.kernels_compiled == 0 and library().compiled == compiled_before
+    assert all(p.max_rel_err <= REL_ERR_LIMIT for p in again.plans)
+    assert [(x.name, x.ic_bn, x.oc_bn) for x in again.plans[1].layers] == \
+        [(x.name, x.ic_bn, x.oc_bn) for x in report.plans[1].layers]
