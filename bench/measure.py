@@ -1,7 +1,7 @@
 """Layout-transform measurement: speed against TVM 0.19's benchmark_layout_transform, run-to-run
 stability, and how far the per-element estimate (--estimate-transforms) is from measured costs.
 
-    python bench/measure.py [--runs 2] [--oracle 16] [--kernels 16] [--json out.json]
+    python bench/measure.py [--runs 2] [--oracle 16] [--kernels 16] [--serial] [--json out.json]
 
 The 258 transforms are the ones TVM 0.19's graph tuner benchmarked for ResNet-18
 (sample_logs/resnet18, 839 s there on a znver3 VM, min_exec_num=20); tvmviz derives the same
@@ -113,6 +113,8 @@ def main() -> int:
     ap.add_argument("--oracle", type=int, default=16, metavar="N", help="TVM 0.19 baseline on N keys (0: skip)")
     ap.add_argument("--kernels", type=int, default=0, metavar="X",
                     help="also sweep every ResNet-18 conv at ic_bn=oc_bn=X (or the closest divisor)")
+    ap.add_argument("--serial", action="store_true",
+                    help="first measure once without overlapping compile and timing (same-run baseline)")
     ap.add_argument("--json", metavar="FILE", help="write the raw figures here")
     args = ap.parse_args()
 
@@ -131,6 +133,12 @@ def main() -> int:
           "costs[0] = median of repeats")
 
     figures: dict = {"tvm019_seconds": TVM019_SECONDS, "n_keys": len(keys), "runs": []}
+    if args.serial:  # the same code without the compile thread, in the same run: what the overlap buys
+        t0 = time.perf_counter()
+        serial = measure_transforms(keys, overlap=False)
+        figures["serial_seconds"] = time.perf_counter() - t0
+        print(f"serial (compile, then time, one batch after the other): {len(serial)} transforms in "
+              f"{figures['serial_seconds']:.1f} s")
     runs = []
     for run in range(args.runs):
         t0 = time.perf_counter()
@@ -142,7 +150,9 @@ def main() -> int:
         print(f"run {run + 1}: {len(res)} transforms in {seconds:.1f} s ({seconds / len(res) * 1e3:.0f} ms each), "
               f"{failed} failed, all NumPy-checked: {all(m.checked for m in res if m.error_no == 0)}; "
               f"speed-up vs TVM 0.19's {TVM019_SECONDS:.0f} s: {TVM019_SECONDS / seconds:.0f}x "
-              f"(target >= 10x, <= 84 s); in-run IQR/median of repeats {quantiles(spread)}")
+              f"(target >= 10x, <= 84 s; goal <= 8 s: {'met' if seconds <= 8 else 'not met'}"
+              + (f"; {figures['serial_seconds'] / seconds:.2f}x the serial run" if args.serial else "")
+              + f"); in-run IQR/median of repeats {quantiles(spread)}")
         figures["runs"].append({"seconds": seconds, "failed": failed,
                                 "costs": {json.dumps(k.args()): c for k, c in runs[-1].items()}})
     if len(runs) >= 2:

@@ -19,6 +19,7 @@ from tvmviz.errors import TvmvizError
 from tvmviz.server import accounts
 from tvmviz.select import Scenario, SelectOptions, select
 from tvmviz.store import Store, default_db_path, process_store
+from tvmviz.text import markdown_text
 
 SAMPLE_LOGS = Path(__file__).resolve().parents[1] / "sample_logs"
 SAMPLE_UPLOADER = "sample_logs"
@@ -84,7 +85,7 @@ def ensure_sample_logs() -> None:
                                              uploader=SAMPLE_UPLOADER, progress=progress)
                 for r in reports:
                     if r.error:
-                        st.error(r.error)
+                        st.error(markdown_text(r.error))
             measured = [r for r in run_lib.list_runs(store, status=False) if r.label == SAMPLE_LABELS["measured"]]
             if measured:
                 store.ingest_paths([SAMPLE_LOGS / "resnet18" / "resnet18.onnx"], run=measured[0].run_id)
@@ -271,13 +272,13 @@ def graph_and_selection(analysis: Analysis | None, scenario: str = ""):
     try:
         graph = cached_graph(db, analysis.model)
     except TvmvizError as e:
-        st.error(str(e))
+        st.error(markdown_text(e))
         return None, None
     try:
         with st.spinner("Selecting layouts…"):
             return graph, cached_selection(db, analysis.key, analysis.base, scenario)
     except TvmvizError as e:
-        st.error(f"No selection for this run: {e}")
+        st.error(markdown_text(f"No selection for this run: {e}"))
         st.caption("Missing layout-transform benchmarks? Tick 'estimate transforms' or 'price missing transforms "
                    "at 0' under Analysis settings on the Data page, or measure them there.")
         show_lacks(analysis)
@@ -370,52 +371,142 @@ def cached_profile_overrides(db: str, key: tuple, model_id: int, base: SelectOpt
     return profile_comparison(_process_store().cursor().con, graph, sel, exec_upload, profiles).overrides
 
 
-def measure_here(keys: list, analysis: Analysis) -> int | None:
-    """Measure layout transforms with TVM under a visible status and store the log as an upload ('measured
-    here', by 'tvmviz measure'): in the session's run when this machine is the run's, else in the run
-    'measured here', added to the session as a cost source (its banner names both machines). Returns the
-    upload id."""
+RPC_TRACKER_ENV, RPC_KEY_ENV = "TVMVIZ_RPC_TRACKER", "TVMVIZ_RPC_KEY"  # a team server's defaults
+
+
+def measure_device_choice(key: str) -> tuple:
+    """Where the page's measure actions run: (None, None) for this machine, or (tracker, device key) of TVM's RPC
+    tracker (defaults from $TVMVIZ_RPC_TRACKER / $TVMVIZ_RPC_KEY), with the devices the tracker has."""
+    tracker_default = os.environ.get(RPC_TRACKER_ENV, "")
+    where = st.radio("Measure on", ["this machine", "a device of an RPC tracker"], horizontal=True,
+                     index=1 if tracker_default else 0, key=f"{key}_where")
+    if where == "this machine":
+        return None, None
+    left, right = st.columns(2)
+    tracker = left.text_input("Tracker HOST:PORT", value=tracker_default, key=f"{key}_tracker")
+    device_key = right.text_input("Device key", value=os.environ.get(RPC_KEY_ENV, ""), key=f"{key}_key")
+    if tracker:
+        from tvmviz.measure.rpc import tracker_devices
+
+        try:
+            devices = tracker_devices(tracker, timeout_s=3.0)
+        except TvmvizError as e:
+            st.error(markdown_text(e))
+            return tracker, device_key
+        if devices:
+            st.dataframe([d.__dict__ for d in devices], hide_index=True)
+        else:
+            st.warning(f"The tracker at {tracker} has no devices registered.")
+    return tracker, device_key
+
+
+def measure_here(keys: list, analysis: Analysis, cells=(), device: tuple = (None, None)) -> int | None:
+    """Measure layout transforms with TVM under a visible status (with ``cells``: tvmviz.next candidates' conv2d
+    kernels first, then the transforms they bring in), on this machine or the RPC device (tracker, key), and
+    store the log as an upload: in the session's run when the measuring machine is the run's, else in a run of
+    its own added to the session as a cost source (its banner names both machines). Returns the upload id."""
     from tvmviz.measure import measure_transforms, write_log
+    from tvmviz.measure.records import target_string
+    from tvmviz.measure.rpc import open_device
+    from tvmviz.next.measure import measure_cells
     from tvmviz.report import MEASURE_UPLOADER, MEASURED_HERE_LABEL
 
     who = current_identity()
-    if not accounts.may_measure(who):  # measuring occupies the server's CPU: admins only
+    if not accounts.may_measure(who):  # measuring occupies the server's CPU (or a team device): admins only
         st.error("Measuring on this server is limited to its admins; ask one, or measure on your machine and "
                  "upload the log.")
         return None
-    with st.status(f"Measuring {len(keys)} layout transforms with TVM on this machine…", expanded=True) as status:
+    tracker, device_key = device
+    where = f"device {device_key!r} of the RPC tracker {tracker}" if tracker else "this machine"
+    what = f"{len(cells)} conv2d candidates and the transforms they need" if cells else f"{len(keys)} layout transforms"
+    with st.status(f"Measuring {what} with TVM on {where}…", expanded=True) as status:
         bar = st.progress(0.0, text="Starting TVM…")
 
-        def progress(done, total, what):
-            bar.progress(done / total if total else 1.0, text=f"{done}/{total} {what}")
+        def progress(done, total, label):
+            bar.progress(done / total if total else 1.0, text=f"{done}/{total} {label}")
 
         try:
-            results = measure_transforms(keys, progress=progress)
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "measured_here.log")
-                write_log(path, results)
-                data = Path(path).read_bytes()
+            with open_device(tracker, device_key) as dev:
+                if cells:
+                    graph, tuning, transforms, _ = cached_inputs(default_db_path(), analysis.key)
+                    convs, measured = measure_cells(graph, tuning, transforms, cells, device=dev, progress=progress)
+                    results = [*convs, *measured]
+                else:
+                    results = measure_transforms(keys, progress=progress, device=dev)
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = os.path.join(tmp, "measured_here.log")
+                    write_log(path, results, dev.target)
+                    data = Path(path).read_bytes()
+                target = target_string(dev.target)
         except TvmvizError as e:
             status.update(label="Measuring failed", state="error")
-            st.error(str(e))
+            st.error(markdown_text(e))
             return None
         name = f"measured_here_{time.strftime('%Y%m%d-%H%M%S')}.log"
-        same_machine = run_lib.Machine.of_target(host_target()) == analysis.run.machine
+        label = MEASURED_HERE_LABEL if not tracker else f"measured on {device_key} ({tracker})"
+        same_machine = run_lib.Machine.of_target(target) == analysis.run.machine
         store = get_store()
-        report = store.ingest_bytes(name, data, label=MEASURED_HERE_LABEL, uploader=MEASURE_UPLOADER,
+        report = store.ingest_bytes(name, data, label=label, uploader=MEASURE_UPLOADER,
                                     run=analysis.run.run_id if same_machine else None)[0]
         if report.error:
             status.update(label="Storing the measurements failed", state="error")
-            st.error(report.error)
+            st.error(markdown_text(report.error))
             return None
         failed = sum(1 for m in results if m.error_no)
-        accounts.audit(store.con, who.name, "measure", report.upload_id, {"transforms": len(results)})
+        accounts.audit(store.con, who.name, "measure", report.upload_id,
+                       {"results": len(results), "where": where, "via": who.via})
         if not same_machine:
             run_id = next(u.run_id for u in store.uploads() if u.upload_id == report.upload_id)
             set_cost_sources(dict.fromkeys(analysis.cost_sources + (run_id,)))
-        status.update(label=f"Measured {len(results)} transforms ({failed} failed): upload {report.upload_id}",
-                      state="complete", expanded=False)
+        status.update(label=f"Measured {len(results)} kernels and transforms ({failed} failed): upload "
+                            f"{report.upload_id}", state="complete", expanded=False)
     return report.upload_id
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_next(db: str, key: tuple, base: SelectOptions):
+    """tvmviz.next's ranking of the run's inputs (every candidate cell, break-even, estimate, gain)."""
+    from tvmviz.next import rank_next
+
+    graph, tuning, transforms, _ = cached_inputs(db, key)
+    return rank_next(graph, tuning, transforms, base)
+
+
+def next_ranking(analysis: Analysis):
+    """cached_next for the analysis under a spinner, or None after showing why not."""
+    try:
+        with st.spinner("Break-even costs of every candidate…"):
+            return cached_next(default_db_path(), analysis.key, analysis.base)
+    except TvmvizError as e:
+        st.error(f"No 'what to measure next' for this analysis: {e}")
+        return None
+
+
+def measure_next_panel(analysis: Analysis, candidates: list, key: str) -> None:
+    """The ranking as a table, and 'measure the top N' of it (cells with a positive potential gain)."""
+    from tvmviz.charts import next_frame
+    from tvmviz.next import ESTIMATE_METHOD
+
+    worth = [c for c in candidates if c.potential_gain_s is not None and c.potential_gain_s > 0]
+    st.dataframe(next_frame(candidates).style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
+    st.caption("selector: kept (in the tuner's top max_sch_num) · pruned (measured, cut before the solver) · failed "
+               "(every trial) · untried. Chosen below: the kernel time under which the selector picks the cell for at "
+               "least one of its convs, everything else as logged (exact re-solve). Estimate: " + ESTIMATE_METHOD +
+               ". Gain: how much the total drops if the cell reaches the estimate.")
+    flag = f"{key}_measured"
+    if flag in st.session_state:
+        st.success(st.session_state.pop(flag))
+    if not worth:
+        st.write("No unmeasured cell is expected to lower the total: nothing to measure next.")
+        return
+    n = st.number_input("Measure the top N", 1, min(len(worth), 50), min(3, len(worth)), key=f"{key}_n")
+    device = measure_device_choice(key)
+    where = "on this machine" if device[0] is None else f"on {device[1] or 'the device'}"
+    if st.button(f"Measure the top {int(n)} {where}", key=f"{key}_go", type="primary"):
+        upload = measure_here([], analysis, cells=worth[:int(n)], device=device)
+        if upload is not None:
+            st.session_state[flag] = f"Measured the top {int(n)} (upload {upload}); they are now part of the analysis."
+            st.rerun()
 
 
 def ms(seconds: float | None) -> str:

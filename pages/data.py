@@ -1,16 +1,21 @@
 """Data: upload logs (any kind, zip too) into runs, choose this session's run and what it lacks, see every
 teammate's run side by side, move uploads between runs, manage stored uploads."""
 
+import json
+
 import pandas as pd
 import streamlit as st
 
 from pages.common import (
-    cached_inputs, current_analysis, ensure_sample_logs, get_store, measure_here, route_through_app, run_status_of,
-    runs_with_status, set_cost_sources, set_session_run,
+    cached_inputs, current_analysis, current_identity, ensure_sample_logs, get_store, measure_here, route_through_app,
+    run_status_of, runs_with_status, set_cost_sources, set_session_run,
 )
 from tvmviz import runs as run_lib
 from tvmviz.errors import TvmvizError
+from tvmviz.ingest import all_kinds
+from tvmviz.server import accounts
 from tvmviz.store import default_db_path
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -30,6 +35,7 @@ def _pick_sources() -> None:
 
 
 store = get_store()
+me = current_identity()
 st.title("Data")
 max_mb = st.get_option("server.maxUploadSize")
 st.caption(f"Tuning logs, layout-transform benchmarks, graph-tuner output, debug-executor dumps, oneDNN verbose logs, "
@@ -38,11 +44,14 @@ st.caption(f"Tuning logs, layout-transform benchmarks, graph-tuner output, debug
 with st.form("upload", clear_on_submit=True):
     files = st.file_uploader("Files", accept_multiple_files=True)
     col1, col2, col3 = st.columns(3)
-    uploader = col1.text_input("Uploader", placeholder="your name", key="up_uploader")
+    col1.text_input("Uploader", value=me.name, disabled=True, key="up_uploader",
+                    help="Who you are signed in as (locally: the account running the dashboard)")
     label = col2.text_input("Run label", placeholder="e.g. resnet50 on skylake", key="up_label")
     target = col3.radio("Add to", [NEW_RUNS, THIS_RUN], key="up_target")
     st.caption("Files sent together (or a zip) form one run. A single file joins the run its label names, else "
                "the run whose model its workloads match on the same CPU, else it starts a new run.")
+    forced_kind = st.selectbox("Kind", [None, *all_kinds()], format_func=lambda k: "detect from content" if k is None else k,
+                               help="Read every file as this kind when the guess is wrong (the CLI's --kind)")
     submitted = st.form_submit_button("Ingest")
 
 if submitted and files:
@@ -50,14 +59,15 @@ if submitted and files:
     if target == THIS_RUN and session_run is not None:
         place = run_lib.Placement.into(session_run)
     elif len(files) > 1:
-        place = run_lib.Placement(label or None, uploader or None, batch=True, name=f"{len(files)} files")
+        place = run_lib.Placement(label or None, me.name, batch=True, name=f"{len(files)} files")
     else:
         place = None
     reports = []
     bar = st.progress(0.0, text="Ingesting…")
     for k, f in enumerate(files):
         bar.progress(k / len(files), text=f"Ingesting {f.name}")
-        reports += store.ingest_bytes(f.name, f.getvalue(), label=label or None, uploader=uploader or None, run=place)
+        reports += accounts.ingest_bytes_as(store, me, f.name, f, label=label or None, kind=forced_kind,
+                                            run=place)
     bar.progress(1.0, text="Done")
     run_of = {u.upload_id: u.run_id for u in store.uploads()}
     joined = [run_of[r.upload_id] for r in reports if r.upload_id in run_of and not r.duplicate]
@@ -65,15 +75,15 @@ if submitted and files:
         set_session_run(joined[-1])  # the session follows what it uploaded
     for r in reports:
         if r.error:
-            st.error(r.error)
+            st.error(markdown_text(r.error))
         elif r.duplicate:
-            st.info(f"{r.file}: already stored as upload {r.upload_id}")
+            st.info(markdown_text(f"{r.file}: already stored as upload {r.upload_id}"))
         else:
             failed = ", ".join(f"{k}: {v}" for k, v in r.failed_trials.items()) or "none"
-            st.success(f"{r.file}: {r.kind}, {r.rows} rows stored in run {run_of.get(r.upload_id)}; "
-                       f"failed trials: {failed}")
+            st.success(markdown_text(f"{r.file}: {r.kind}, {r.rows} rows stored in run {run_of.get(r.upload_id)}; "
+                       f"failed trials: {failed}"))
         if r.rejected_lines:
-            st.warning(f"{r.file}: {len(r.rejected_lines)} lines rejected")
+            st.warning(markdown_text(f"{r.file}: {len(r.rejected_lines)} lines rejected"))
             st.dataframe(pd.DataFrame(r.rejected_lines), hide_index=True)
         if r.failed_trials:
             st.dataframe(pd.DataFrame({"error": list(r.failed_trials), "failed trials": list(r.failed_trials.values())}),
@@ -100,24 +110,28 @@ if run.model_upload is not None and run.machine is not None:
     try:
         st.caption(cached_inputs(default_db_path(), (run.run_id, run.uploads, (), ()))[3].summary())
     except TvmvizError as e:
-        st.error(str(e))
+        st.error(markdown_text(e))
 if run.complete:
     st.success("Complete: a model graph, records for every conv and every layout transform it needs.")
 for n, lack in enumerate(run.lacks):
-    st.warning(f"Lacks: {lack.text}")
+    st.warning(markdown_text(f"Lacks: {lack.text}"))
     cols = st.columns(4)
     if run_lib.inputs.UPLOAD in lack.actions:
         cols[0].caption("Upload it with the form above, 'Add to: this session's run'.")
     if run_lib.inputs.MOVE in lack.actions and lack.uploads:
         if cols[1].button(f"Move upload {', '.join(map(str, lack.uploads))} to a run of its own", key=f"lack_move_{n}"):
             first = next(u for u in uploads if u.upload_id == lack.uploads[0])
-            fresh = run_lib.new_run(store, f"{first.file_name.rsplit('/', 1)[-1]} (moved out of run {run.run_id})",
-                                    first.uploader)
-            for u in lack.uploads:
-                run_lib.move_upload(store, u, fresh)
-            st.rerun()
+            try:
+                fresh = run_lib.new_run(store, f"{first.file_name.rsplit('/', 1)[-1]} (moved out of run {run.run_id})",
+                                        first.uploader)
+                for u in lack.uploads:
+                    accounts.move_as(store, me, u, fresh)
+                st.rerun()
+            except TvmvizError as e:
+                st.error(markdown_text(e))
     if run_lib.inputs.MEASURE in lack.actions and lack.keys:
-        if cols[2].button(f"Measure the {len(lack.keys)} transforms on this machine", key=f"lack_measure_{n}"):
+        if cols[2].button(f"Measure the {len(lack.keys)} transforms on this machine", key=f"lack_measure_{n}",
+                          disabled=not accounts.may_measure(me), help="On a team server, admins only"):
             if measure_here(list(lack.keys), analysis) is not None:
                 st.rerun()
     if run_lib.inputs.ESTIMATE in lack.actions:
@@ -137,9 +151,9 @@ if analysis.cost_sources and run.model_upload is not None:
     try:
         banner = cached_inputs(default_db_path(), analysis.key)[3].banner()
         if banner:
-            st.warning(banner, icon=":material/merge_type:")
+            st.warning(markdown_text(banner), icon=":material/merge_type:")
     except TvmvizError as e:
-        st.error(str(e))
+        st.error(markdown_text(e))
 
 st.subheader("Runs")
 rows_of = {u.upload_id: u for u in uploads}
@@ -165,25 +179,28 @@ with st.expander("Start a new run"):
     new_label = st.text_input("Label of the new run", key="new_run_label", placeholder="e.g. resnet50 on skylake")
     if st.button("Start the run", key="new_run_button"):
         try:
-            set_session_run(run_lib.new_run(store, new_label, st.session_state.get("up_uploader") or None))
+            set_session_run(run_lib.new_run(store, new_label, me.name))
             st.rerun()
         except TvmvizError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
 with st.expander("Rename this run"):
     st.session_state.setdefault("rename_label", run.label)
     new_name = st.text_input("Label", key="rename_label")
     if st.button("Rename", key="rename_button"):
         try:
-            run_lib.rename_run(store, run.run_id, new_name)
+            accounts.rename_as(store, me, run, new_name)
             st.rerun()
         except TvmvizError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
 with st.expander("Move an upload to another run"):
     moving = st.selectbox("Upload", list(name_of), format_func=name_of.get, key="move_upload")
     to = st.selectbox("To run", list(by_id), format_func=lambda i: by_id[i].name(), key="move_to")
     if st.button("Move", key="move_button"):
-        run_lib.move_upload(store, moving, to)
-        st.rerun()
+        try:
+            accounts.move_as(store, me, moving, to)
+            st.rerun()
+        except TvmvizError as e:
+            st.error(markdown_text(e))
 with st.expander("Analysis settings"):
     # widget state is dropped on other pages: the settings live under keys no widget owns
     for key, text in (("opt_estimate", "Estimate layout transforms from the benchmarks given (TVM's "
@@ -194,6 +211,22 @@ with st.expander("Analysis settings"):
         st.checkbox(text, key=f"{key}_box", on_change=_keep_setting, args=(key,))
 with st.expander("Delete an upload"):
     victim = st.selectbox("Upload", list(name_of), format_func=name_of.get, key="delete_upload")
-    if st.button("Delete", type="primary", key="delete_button"):
-        store.delete_upload(victim)
-        st.rerun()
+    owner = rows_of[victim].uploader if victim in rows_of else None
+    allowed = accounts.may_change(me, owner)
+    if not allowed:
+        st.text(f"Upload {victim} belongs to {owner or 'nobody'}: only its owner or an admin may delete it.")
+    sure = st.checkbox(f"Yes, delete upload {victim} and every row it holds", key="delete_sure", disabled=not allowed)
+    if st.button("Delete", type="primary", key="delete_button", disabled=not (allowed and sure)):
+        try:
+            accounts.delete_as(store, me, victim)
+            st.session_state.pop("delete_sure", None)
+            st.rerun()
+        except TvmvizError as e:
+            st.error(markdown_text(e))
+with st.expander("Audit log: who uploaded, moved, renamed, deleted and measured what"):
+    events = accounts.audit_events(store.con)
+    if events:
+        st.dataframe(pd.DataFrame([{**e, "detail": json.dumps(e["detail"])} for e in events]), hide_index=True,
+                     width="stretch", key="audit_table")
+    else:
+        st.text("Nothing recorded yet.")

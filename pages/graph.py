@@ -6,6 +6,7 @@ from pages.common import current_analysis, graph_and_selection, ms, route_throug
 from tvmviz.charts import NODE_PICK, graph_chart
 from tvmviz.errors import TvmvizError
 from tvmviz.select import explain_node
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -29,7 +30,7 @@ def graph_panel(graph, sel, origins):
         c4.metric(f"Solver: {sel.solver}", "optimal" if sel.optimal else ("not proven" if sel.optimal is None
                                                                          else f"+{ms(sel.gap_s)} from optimum"))
         for w in sel.warnings:
-            st.warning(w)
+            st.warning(markdown_text(w))
     picked = st.session_state.get("picked_node")
     chart = graph_chart(graph, sel, picked=picked, condensed=view != "all ops", origins=origins)
     st.caption(f"{len(graph.nodes)} nodes, {len(graph.convs())} conv2d · click a conv to explain it · red edges: "
@@ -44,13 +45,13 @@ def graph_panel(graph, sel, origins):
         try:
             exp = explain_node(sel, picked)
         except TvmvizError as e:
-            st.error(str(e))
+            st.error(markdown_text(e))
             return
         choice = sel.node(picked)
         st.subheader(f"{picked}: {choice.in_layout} → {choice.out_layout}")
         st.write(f"Kernel {ms(choice.kernel_cost_s)} · {choice.n_candidates} candidates.")
         for sentence in exp.sentences[:3]:
-            st.markdown(f"- {sentence}")
+            st.markdown(f"- {markdown_text(sentence)}")
         st.page_link("pages/layer.py", label="Every candidate of this layer", icon=":material/layers:")
 
 

@@ -2,11 +2,15 @@
 
 import streamlit as st
 
-from pages.common import current_analysis, ms, pick_conv, route_through_app, selection_or_stop, transform_origins_of
+from pages.common import (
+    current_analysis, measure_next_panel, ms, next_ranking, pick_conv, route_through_app, selection_or_stop,
+    transform_origins_of,
+)
 from tvmviz.charts import candidate_bars, candidate_frame, conv_summary
 from tvmviz.errors import TvmvizError
 from tvmviz.report import source_label
 from tvmviz.select import explain_node
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -19,14 +23,14 @@ if name is None:
 try:
     exp = explain_node(sel, name)
 except TvmvizError as e:
-    st.error(str(e))
+    st.error(markdown_text(e))
     st.stop()
 
 choice = sel.node(name)
 st.markdown(f"**{conv_summary(graph.by_name(name).conv)}** · chosen **{choice.in_layout} → {choice.out_layout}** "
             f"(kernel {ms(choice.kernel_cost_s)}) of {len(exp.candidates)} candidates")
 if exp.sentences:
-    st.info(exp.sentences[0])
+    st.info(markdown_text(exp.sentences[0]))
 left, right = st.columns([3, 2])
 with left:
     frame = candidate_frame(exp)
@@ -35,7 +39,7 @@ with right:
     st.altair_chart(candidate_bars(exp), width="stretch")
 with st.expander("Every candidate in words"):
     for sentence in exp.sentences:
-        st.markdown(f"- {sentence}")
+        st.markdown(f"- {markdown_text(sentence)}")
 with st.expander("Transforms of the chosen candidate", expanded=True):
     chosen = exp.candidates[exp.chosen]
     origins = transform_origins_of(analysis)
@@ -48,3 +52,8 @@ with st.expander("Transforms of the chosen candidate", expanded=True):
                    "(TVM's infer_layout average) or missing (priced at 0); What-if measures the last two.")
     else:
         st.write("None: every neighbour agrees with its layouts.")
+
+st.subheader("What to measure next for this layer")
+ranking = next_ranking(analysis)
+if ranking is not None:
+    measure_next_panel(analysis, ranking.for_node(name), "layer_next")

@@ -14,6 +14,7 @@ from tvmviz.build.run import DEFAULT_REPEAT, available_cores
 from tvmviz.charts import ratio_chart
 from tvmviz.server.accounts import audit, may_measure
 from tvmviz.store import default_db_path
+from tvmviz.text import markdown_text
 
 RUN_KIND = "tvmviz_run_plan"
 UPLOADER = "tvmviz run-plan"
@@ -63,7 +64,7 @@ def store_result(job) -> list:
                                     label=f"run-plan {plan}", uploader=UPLOADER, kind=RUN_KIND,
                                     run=job.request.run_id):
             if r.error:
-                st.error(r.error)
+                st.error(markdown_text(r.error))
             elif r.upload_id is not None:
                 stored.append(r.upload_id)
     return stored
@@ -78,7 +79,7 @@ def build_status(job) -> None:
             st.progress(min(1.0, done / max(total, 1)), text=str(label)[:90])
         return
     if job.error:
-        st.status("Building or measuring failed", state="error", expanded=True).error(job.error)
+        st.status("Building or measuring failed", state="error", expanded=True).error(markdown_text(job.error))
         return
     with job.lock:  # the first session to see the finished job stores it
         fresh = job.stored is None
@@ -181,4 +182,4 @@ st.dataframe(threads_table(docs).style.format(precision=3, na_rep="–"), hide_i
 st.caption("speedup = 1-thread time / N-thread time; well below N means the threads wait on each other, on "
            "memory, or on other processes sharing the cores.")
 for w in plan.get("warnings", []):
-    st.warning(w)
+    st.warning(markdown_text(w))

@@ -3,9 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_analysis, get_store, graph_and_selection, route_through_app, show_run
+from pages.common import (
+    current_analysis, get_store, graph_and_selection, measure_next_panel, next_ranking, route_through_app, show_run,
+)
+from tvmviz.charts import cost_scatter, heatmap_chart, next_frame, search_space_frame, workload_label
 from tvmviz.runs import get_run
-from tvmviz.charts import cost_scatter, heatmap_chart, search_space_frame, workload_label
 from tvmviz.ingest.onednn import onednn_convs
 
 route_through_app()
@@ -66,6 +68,11 @@ onednn = [b for b in onednn_convs(store.con, list(analysis.of("onednn_verbose"))
 if onednn:
     baseline = (onednn[0].src_block, onednn[0].dst_block)
 
+ranking = next_ranking(analysis) if sel is not None else None
+ranked_here = ranking.for_workload(key) if ranking is not None else []
+if ranked_here:  # the selector's status and break-even of each cell, in its tooltip
+    cells = cells.merge(next_frame(ranked_here)[["ic_bn", "oc_bn", "selector", "break_even", "estimate_ms", "gain_ms"]],
+                        on=["ic_bn", "oc_bn"], how="left")
 left, right = st.columns([3, 2])
 with left:
     st.altair_chart(heatmap_chart(cells, "time" if metric == "time" else "gflops", chosen, baseline), width="stretch")
@@ -95,6 +102,11 @@ with right:
                          f"its best anywhere: {best_ms:.4f} ms.")
             else:
                 st.warning(f"AutoTVM never measured oneDNN's blocks {baseline[0]}→{baseline[1]} for this workload.")
+
+if ranking is not None:
+    st.subheader("What to measure next")
+    everywhere = st.toggle("Every workload", key="ss_next_all")
+    measure_next_panel(analysis, ranking.candidates if everywhere else ranked_here, "ss_next")
 
 st.subheader("cost vs all_cost")
 st.caption("cost = costs[0], the kernel time the graph tuner uses; all_cost adds compilation and measurement overhead.")

@@ -8,7 +8,8 @@ import streamlit as st
 
 from pages.common import (
     EXEC_GRAPH_KINDS, PROFILE_KINDS, cached_profile_overrides, cached_selection, current_analysis,
-    current_identity, measure_here, ms, route_through_app, selection_or_stop, transform_origins_of,
+    current_identity, measure_device_choice, measure_here, ms, route_through_app, selection_or_stop,
+    transform_origins_of,
 )
 from tvmviz.charts import graph_chart
 from tvmviz.errors import TvmvizError
@@ -179,9 +180,11 @@ if unmeasured:
     counts = Counter(e.source for e in unmeasured)
     st.warning(f"{len(unmeasured)} transforms of this scenario ({len(keys)} distinct) have no benchmark: "
                + ", ".join(f"{n} {s}" + (" (priced at 0)" if s == MISSING else "") for s, n in counts.items()) + ".")
-    if st.button(f"Measure the {len(keys)} missing transforms on this machine", key="wi_measure", type="primary",
+    device = measure_device_choice("wi_device")
+    where = "on this machine" if device[0] is None else f"on {device[1] or 'the device'}"
+    if st.button(f"Measure the {len(keys)} missing transforms {where}", key="wi_measure", type="primary",
                  disabled=not may_measure(current_identity()), help="On a team server, admins only"):
-        upload = measure_here(keys, analysis)
+        upload = measure_here(keys, analysis, device=device)
         if upload is not None:
             st.session_state.wi_measured = (f"Measured {len(keys)} transforms here (upload {upload}, label "
                                             "'measured here'); this run's selection now uses them.")

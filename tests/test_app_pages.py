@@ -18,12 +18,14 @@ import onnx
 import pyarrow as pa
 import pytest
 from tests.paths import ORACLE_EXAMPLE
+from tvmviz.text import markdown_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_logs" / "resnet18"
 ORACLE_LOG = ORACLE_EXAMPLE / "tuning.log"
 os.environ["TVMVIZ_DB"] = os.path.join(tempfile.mkdtemp(prefix="tvmviz-apptest-"), "app.duckdb")
 
+from tvmviz.server.accounts import local_identity  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402  (after TVMVIZ_DB: the app reads it on first start)
 
 TIMEOUT = 120
@@ -114,7 +116,6 @@ def test_data_page_lists_the_sample_uploads_and_states_the_size_limit(app):
 def test_data_page_ingests_an_uploaded_log(app):
     data = ORACLE_LOG.read_bytes()
     app.get("file_uploader")[0].set_value(("oracle_tuning.log", data, "text/plain"))
-    app.text_input(key="up_uploader").input("alice")
     app.text_input(key="up_label").input("oracle example")
     app.button[0].click().run()  # the form's submit button
     assert not app.exception
@@ -122,7 +123,9 @@ def test_data_page_ingests_an_uploaded_log(app):
     assert any(f"autotvm, {lines} rows stored" in s.value for s in app.success), [s.value for s in app.success]
     table = _table(app, "file")
     row = table[table["file"] == "oracle_tuning.log"].iloc[0]
-    assert (row["uploader"], row["label"], row["rows"]) == ("alice", "oracle example", lines)
+    # the uploader is who asks (locally the account running the app), never typed text
+    assert (row["uploader"], row["label"], row["rows"]) == (local_identity().name, "oracle example", lines)
+    assert app.text_input(key="up_uploader").disabled
     # a single labelled file starts the run of its label; the session follows it and says what it lacks
     run = _table(app, "lacks").set_index("run").loc[row["run"]]
     assert run["label"] == "oracle example" and run["this session"] and not run["complete"]
@@ -181,7 +184,7 @@ def test_layer_page_lists_every_candidate_and_marks_tvms_choice(app):
     assert list(zip(chosen["ic_bn"], chosen["oc_bn"])) == [(ic, oc)]
     bars = _frame_with(app.get("vega_lite_chart")[0], "part")
     assert set(bars["part"]) == {"kernel", "transform in", "transform out"}
-    assert len(app.info) == 1 and app.info[0].value.startswith(f"{name}: ") and "worse than" in app.info[0].value
+    assert len(app.info) == 1 and app.info[0].value.startswith(markdown_text(f"{name}: ")) and "worse than" in app.info[0].value
 
 
 def test_whatif_pin_changes_the_layer_and_the_url(app):
@@ -256,10 +259,10 @@ def test_compare_page_two_teammates(app):
         ("half_tuning.log", half.encode(), "text/plain"),
         ("resnet18.onnx", (SAMPLE / "resnet18.onnx").read_bytes(), "application/octet-stream"),
         ("layout_transform.log", (SAMPLE / "layout_transform.log").read_bytes(), "text/plain")])
-    app.text_input(key="up_uploader").input("bob")
+    app.text_input(key="up_label").input("bob's half log")
     app.button[0].click().run()
-    runs = _table(app, "lacks").set_index("uploader", drop=False)
-    bob = runs.loc["bob"]
+    runs = _table(app, "lacks").set_index("label", drop=False)
+    bob = runs.loc["bob's half log"]
     assert bob["this session"] and bob["uploads"] == 3 and bob["model"].endswith("resnet18.onnx"), bob
     assert bob["complete"] or "transform keys missing" in bob["lacks"]  # fewer trials: other candidates
     _page(app, "compare")

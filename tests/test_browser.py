@@ -94,16 +94,15 @@ def shoot(pg, name: str):
     pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def goto(pg, url: str, text: str):
+def goto(pg, url: str, text: str, timeout_ms: float = 30_000):
     pg.goto(url)
-    pg.get_by_text(text, exact=False).first.wait_for()
+    pg.get_by_text(text, exact=False).first.wait_for(timeout=timeout_ms)
     settle(pg)
 
 
 def test_upload_a_log(page, app_url):
     goto(page, app_url, "Stored uploads")
     page.locator("input[type=file]").set_input_files(str(ORACLE_LOG))
-    page.get_by_label("Uploader").fill("carol")
     page.get_by_role("button", name="Ingest").click()
     lines = len([ln for ln in ORACLE_LOG.read_text().splitlines() if ln.strip()])
     page.get_by_text(f"autotvm, {lines} rows stored").wait_for()
@@ -178,7 +177,6 @@ def test_a_foreign_log_in_one_session_leaves_a_new_sessions_run_working(page, ap
     Layer, What-if and Report pages work."""
     goto(page, app_url, "Stored uploads")
     page.locator("input[type=file]").set_input_files(str(RESNET50_LOG))
-    page.get_by_label("Uploader").fill("dana")
     page.get_by_role("button", name="Ingest").click()
     page.get_by_text("Lacks: no model graph: upload the ONNX this log was tuned for").wait_for()
     settle(page)
@@ -217,7 +215,8 @@ def test_a_shared_whatif_link_on_a_fresh_server(page, tmp_path):
     proc = start_app(tmp_path, port)
     try:
         pg = page.context.new_page()  # the browser is shared; the server is new
-        goto(pg, f"http://127.0.0.1:{port}/whatif?s={scenario}", "Layers that changed x")
+        # a fresh server first stores and validates the sample logs: on a busy machine that is slow
+        goto(pg, f"http://127.0.0.1:{port}/whatif?s={scenario}", "Layers that changed x", timeout_ms=120_000)
         nav = pg.locator("[data-testid=stSidebarNav]").inner_text()
         assert "Search space" in nav and "Profile vs tuned" in nav and "common" not in nav
         assert pg.get_by_text("Pinned: layer1.0.conv1_4 → 64c->16c").count() == 1

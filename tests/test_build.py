@@ -58,8 +58,9 @@ def test_every_plan_matches_onnx_reference_and_times_every_conv(fire, fire_repor
         assert sorted(layer.name for layer in run.layers) == sorted(conv_names)
         assert all(layer.measured_s > 0 and layer.measured_1t_s > 0 for layer in run.layers)
         assert len(run.measured_runs_s) == 3 and min(run.measured_runs_s) <= run.measured_s <= max(run.measured_runs_s)
-        # a plan's convs together cannot take longer than the whole model
-        assert sum(layer.measured_s for layer in run.layers) < max(run.measured_runs_s) * 1.5
+        # a plan's convs together cannot take longer than the whole model (at 1 thread: on a loaded machine a
+        # preempted pool thread stalls a multi-threaded kernel's barrier for a time slice, ~100x these kernels)
+        assert sum(layer.measured_1t_s for layer in run.layers) < max(run.measured_1t_runs_s) * 1.5
         assert run.predicted_s == pytest.approx(plan.selection.total_cost_s)
         assert {(layer.name, layer.ic_bn, layer.oc_bn) for layer in run.layers} == {
             (n.name, n.ic_bn, n.oc_bn) for n in plan.selection.nodes}

@@ -142,7 +142,7 @@ def test_nan_and_inf_costs_are_rejected_with_reason(store):
     inf = GOOD[1].replace('"result": [[', '"result": [[Infinity, ')
     r = ingest_text(store, "\n".join([nan, inf, GOOD[2]]))
     assert r.rows == 1
-    assert [(x["line"], x["reason"]) for x in r.rejected_lines] == [(1, "a cost is NaN or infinite"), (2, "a cost is NaN or infinite")]
+    assert [(x["line"], x["reason"]) for x in r.rejected_lines] == [(1, "cost is NaN"), (2, "cost is infinite")]
 
 
 def test_unknown_keys_are_ignored(store):

@@ -7,6 +7,9 @@ code; never from running the parser.
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import json
 import re
 from pathlib import Path
@@ -40,6 +43,14 @@ REAL_KINDS = {
 }
 
 
+def _on_disk(data: bytes) -> str:
+    """Readers take a file (they never hold one in memory): write the bytes to a temp file."""
+    fd, path = tempfile.mkstemp(suffix=".ingest")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
 def _con():
     con = duckdb.connect()
     for stmt in executor.SCHEMA:
@@ -48,7 +59,7 @@ def _con():
 
 
 def _load(con, data: bytes, kind: str, upload_id: int = 1, name: str = "file"):
-    return executor.load(con, upload_id, Source(name, name, data), kind)
+    return executor.load(con, upload_id, Source(name, _on_disk(data)), kind)
 
 
 def _loaded(path: Path, data: bytes | None = None):

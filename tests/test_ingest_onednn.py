@@ -6,6 +6,9 @@ README, or from TVM's own tuning log of the same model; never from running the p
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import json
 import re
 import statistics
@@ -55,6 +58,14 @@ OLD_FORM_LOG = "\n".join(
 )
 
 
+def _on_disk(data: bytes) -> str:
+    """Readers take a file (they never hold one in memory): write the bytes to a temp file."""
+    fd, path = tempfile.mkstemp(suffix=".ingest")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
 def _con():
     con = duckdb.connect()
     for stmt in onednn.SCHEMA:
@@ -63,7 +74,7 @@ def _con():
 
 
 def _load(con, data: bytes, upload_id: int = 1, name: str = "verbose.txt"):
-    return onednn.load(con, upload_id, Source(name, name, data), "onednn_verbose")
+    return onednn.load(con, upload_id, Source(name, _on_disk(data)), "onednn_verbose")
 
 
 def _exec_lines(text: str) -> list[tuple[int, list[str]]]:

@@ -115,6 +115,17 @@ def test_measure_transforms_for_real_and_read_back(tmp_path):
     assert line["tvm_version"].startswith("0.27")
 
 
+@pytest.mark.parametrize("overlap", [True, False])
+def test_batches_compiled_ahead_are_timed_in_order(overlap):
+    keys = [TransformKey((1, c, 4, 4, 8), "NCHW8c", dst) for c in (1, 2, 3) for dst in ("NCHW4c", "NCHW2c")]
+    calls = []
+    results = measure_transforms(keys, policy=FAST, batch_size=2, overlap=overlap,
+                                 progress=lambda d, t, label: calls.append(label))
+    assert [m.key for m in results] == keys
+    assert all(m.error_no == 0 and m.checked for m in results)
+    assert sum(label.startswith("compiling") for label in calls) == 3  # one module per batch of 2
+
+
 @pytest.mark.parametrize("workload,ic_bn,oc_bn,last", [
     (conv_workload(8, 6, 7, 16, 3), 4, 8, "unroll_kw"),
     (conv_workload(8, 8, 8, 16, 1, stride=2, pad=0), 8, 4, "tile_oh"),

@@ -186,3 +186,25 @@ def test_readme_true_cost_model_example_runs_and_its_error_names_the_flag(capsys
     rc = main([a for a in args if a != "--estimate-transforms"])
     err = capsys.readouterr().err
     assert rc == 2 and "real tensor shapes" in err and "--estimate-transforms" in err
+
+
+def test_scenario_links_are_size_and_depth_checked_before_the_work():
+    import base64
+    import zlib
+
+    from tvmviz.errors import TvmvizError
+    from tvmviz.select.whatif import MAX_LINK_CHARS, MAX_SCENARIO_BYTES, Scenario
+
+    def link(raw: bytes) -> str:
+        return "s1" + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
+
+    bomb = link(b'{"x": [' + b"1," * (MAX_SCENARIO_BYTES) + b"1]}")
+    assert len(bomb) < MAX_LINK_CHARS
+    with pytest.raises(TvmvizError, match="decompresses to over"):
+        Scenario.from_string(bomb)
+    with pytest.raises(TvmvizError, match="nested 5000 deep"):
+        Scenario.from_string(link(b"[" * 5000 + b"]" * 5000))
+    with pytest.raises(TvmvizError, match="character limit"):
+        Scenario.from_string("s1" + "A" * (MAX_LINK_CHARS + 1))
+    ok = Scenario(pins={"conv[1]": (8, 16)}, kernel_override={"c": {(8, 8): 1e-3}})
+    assert Scenario.from_string(ok.to_string()) == ok

@@ -11,12 +11,13 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.paths import R18, ROOT
+from tests.paths import ORACLE_EXAMPLE, R18, ROOT
 from tests.processes import CHROMIUM, LAUNCH_ARGS, free_port, stop, wait_http
 from tvmviz.server import accounts
 from tvmviz.store import Store
@@ -161,6 +162,36 @@ def test_eight_clients_at_once_are_each_stored_exactly_once(team, tmp_path):
     assert sum(r["rows"] for _, r in answers) == len(lines)
 
 
+def test_runs_and_a_runs_selection_over_http_equal_the_cli(team, tmp_path):
+    bundle = tmp_path / "r18.zip"  # a zip is one run
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in ("resnet18.onnx", "tuning.log", "layout_transform.log"):
+            z.write(R18 / name, f"r18/{name}")
+    token = team["tokens"]["ana"]
+    status, reports = post_file(team, token, bundle, label="r18 over http")
+    assert status == 201 and len(reports) == 3 and len({r["upload_id"] for r in reports}) == 3
+    status, runs = api(team, "GET", "/api/v1/runs", token)
+    assert status == 200
+    cli_runs = json.loads(cli("runs", "--db", team["tmp"] / "team.duckdb", "--json").stdout)  # a snapshot read
+    assert runs == cli_runs
+    (ours,) = [r for r in runs if r["label"] == "r18 over http"]
+    assert ours["complete"] and set(ours["uploads"]) == {r["upload_id"] for r in reports}
+    assert ours["uploader"] == USERS["ana"]
+
+    from tvmviz.select import Scenario
+
+    files = ["--graph", R18 / "resnet18.onnx", "--tuning-log", R18 / "tuning.log", "--transform-log",
+             R18 / "layout_transform.log", "--format", "json"]
+    scenario = Scenario(pins={"conv1_1": (3, 16)}).to_string()
+    for query, extra in (("?solver=pbqp", ["--solver", "pbqp"]),
+                         (f"?solver=dp&s={scenario}", ["--pin", "conv1_1=3x16"])):
+        status, sel = api(team, "GET", f"/api/v1/runs/{ours['run_id']}/selection{query}", token)
+        assert status == 200, sel
+        assert sel == json.loads(cli("select", *files, *extra).stdout)
+    assert api(team, "GET", "/api/v1/runs/99999/selection", token)[0] == 404
+    assert api(team, "GET", f"/api/v1/runs/{ours['run_id']}/selection?solver=greedy", token)[0] == 400
+
+
 def test_ingest_cli_pushes_through_the_api(team):
     p = cli("ingest", "--server", team["url"], "--token", team["tokens"]["ana"], R18 / "opt_dp.log", "--json")
     assert p.returncode == 0, p.stderr
@@ -171,7 +202,7 @@ def test_ingest_cli_pushes_through_the_api(team):
 
 
 @pytest.mark.browser
-def test_two_people_sign_in_with_oidc_in_chromium(team):
+def test_two_people_sign_in_with_oidc_in_chromium_and_own_their_uploads(team):
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium")
     from playwright.sync_api import sync_playwright
@@ -193,9 +224,31 @@ def test_two_people_sign_in_with_oidc_in_chromium(team):
                 page.get_by_role("button", name="Sign-in").click()
                 page.get_by_role("button", name="Continue").click()
                 page.get_by_text(f"Signed in as {USERS[who]}").wait_for()
+                page.get_by_text("Stored uploads").wait_for()
+                page.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')")
+                if who == "ana":  # uploads through the page: she is its uploader, whatever she could type
+                    page.locator("input[type=file]").set_input_files(str(ORACLE_EXAMPLE / "tuning.log"))
+                    page.get_by_role("button", name="Ingest").click()
+                    page.get_by_text("rows stored").first.wait_for()
+                    listed = api(team, "GET", "/api/v1/uploads", team["tokens"]["bo"])[1]
+                    mine = [u for u in listed if u["sha256"] == hashlib.sha256(
+                        (ORACLE_EXAMPLE / "tuning.log").read_bytes()).hexdigest()]
+                    assert [u["uploader"] for u in mine] == [USERS["ana"]]
+                    assert api(team, "DELETE", f"/api/v1/uploads/{mine[0]['upload_id']}", team["tokens"]["bo"])[0] == 403
+                else:  # bo picks one of ana's uploads: the page refuses to delete it
+                    listed = api(team, "GET", "/api/v1/uploads", team["tokens"]["bo"])[1]
+                    anas = next(u["upload_id"] for u in listed if u["uploader"] == USERS["ana"])
+                    page.get_by_text("Delete an upload").click()
+                    box = page.get_by_test_id("stExpander").filter(has_text="Delete an upload").get_by_role("combobox")
+                    box.click()
+                    page.keyboard.type(f"{anas}: ")
+                    page.keyboard.press("Enter")
+                    page.get_by_text(f"Upload {anas} belongs to {USERS['ana']}: only its owner or an admin may "
+                                     "delete it").wait_for()
+                    assert page.get_by_role("button", name="Delete").is_disabled()
                 shots = ROOT / "test-artifacts" / "screenshots"
                 shots.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(shots / f"team_signed_in_{who}.png"))
+                page.screenshot(path=str(shots / f"team_signed_in_{who}.png"), full_page=True)
         finally:
             browser.close()
 

@@ -213,6 +213,25 @@ def search_space_frame(best: pd.DataFrame, channels: int, out_channels: int, flo
     return pd.DataFrame(rows)
 
 
+NEXT_TOOLTIP = (("selector", "N", "for the selector"), ("break_even", "N", "chosen below"),
+                ("estimate_ms", "Q", "estimated ms"), ("gain_ms", "Q", "potential gain ms"))
+
+
+def next_frame(candidates) -> pd.DataFrame:
+    """tvmviz.next candidates as rows (ms), in ranking order: the 'what to measure next' table."""
+    def ms_or_none(x):
+        return float("nan") if x is None else x * 1e3
+
+    return pd.DataFrame([{
+        "cell": c.label, "ic_bn": c.ic_bn, "oc_bn": c.oc_bn, "selector": c.status_text(),
+        "kernel_ms": ms_or_none(c.kernel_s),
+        "break_even": "never" if c.break_even_s is None else f"{c.break_even_s * 1e3:.4f} ms",
+        "estimate_ms": ms_or_none(c.estimated_kernel_s), "gain_ms": ms_or_none(c.potential_gain_s),
+        "convs": ", ".join(c.nodes), "chosen by": ", ".join(c.chosen_by),
+    } for c in candidates], columns=["cell", "ic_bn", "oc_bn", "selector", "kernel_ms", "break_even", "estimate_ms",
+                                     "gain_ms", "convs", "chosen by"])
+
+
 def heatmap_chart(cells: pd.DataFrame, metric: str = "time", chosen=None, baseline=None) -> alt.LayerChart:
     """Best cost over (ic_bn × oc_bn); never-tried cells grey with '–', trial counts as text; the chosen
     pair boxed black, the oneDNN baseline's blocks boxed dashed."""
@@ -226,6 +245,7 @@ def heatmap_chart(cells: pd.DataFrame, metric: str = "time", chosen=None, baseli
     tip = [alt.Tooltip("ic_bn:O"), alt.Tooltip("oc_bn:O"), alt.Tooltip("status:N"),
            alt.Tooltip("best_ms:Q", format=".4f"), alt.Tooltip("gflops:Q", format=".1f"),
            alt.Tooltip("trials:Q"), alt.Tooltip("failed:Q")]
+    tip += [alt.Tooltip(f"{col}:{kind}", title=title) for col, kind, title in NEXT_TOOLTIP if col in cells]
     empty = base.transform_filter("datum.status != 'ok'").mark_rect(color="#eeeeee", stroke="white").encode(
         x, y, tooltip=tip)
     filled = base.transform_filter("datum.status == 'ok'").mark_rect(stroke="white").encode(

@@ -13,7 +13,10 @@ import sys
 from tvmviz.build import cli as build_cli
 from tvmviz.cli_format import HelpFormatter, example
 from tvmviz.errors import TvmvizError
+from tvmviz.ingest import all_kinds
+from tvmviz.text import strip_controls
 from tvmviz.measure import cli as measure_cli
+from tvmviz.next import cli as next_cli
 from tvmviz.runs import cli as runs_cli
 from tvmviz.select import cli as select_cli
 from tvmviz.server import cli as server_cli
@@ -37,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_cli.add_parsers(sub)
     runs_cli.add_parsers(sub)
     build_cli.add_parsers(sub)
+    next_cli.add_parsers(sub)
     return parser
 
 
@@ -45,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except TvmvizError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(strip_controls(f"error: {e}"), file=sys.stderr)
         return 2
 
 
@@ -60,7 +64,8 @@ def _add_ingest_parsers(sub) -> None:
     add_db_argument(p)
     p.add_argument("--label", help="run label, e.g. 'resnet18 znver3'")
     p.add_argument("--uploader", help="who the logs come from")
-    p.add_argument("--kind", help="skip sniffing and read every file as this kind")
+    p.add_argument("--kind", choices=all_kinds(), metavar="KIND",
+                   help="skip sniffing and read every file as this kind (one of: %(choices)s)")
     p.add_argument("--run", metavar="RUN", help="add every file to this run (id or label; default: each folder "
                    "or zip is a new run, a single file joins the run its label or its workloads name)")
     p.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
@@ -118,7 +123,7 @@ def _cmd_ingest(args) -> int:
         print(json.dumps([r.to_json() for r in reports], indent=1))
     else:
         for r in reports:
-            print(_describe_report(r))
+            print(strip_controls(_describe_report(r)))
     stored = any(r.upload_id is not None for r in reports)
     return 0 if stored else 2
 
@@ -187,7 +192,7 @@ def _cmd_uploads(args) -> int:
     for u in uploads:
         who = f" by {u.uploader}" if u.uploader else ""
         label = f" [{u.label}]" if u.label else ""
-        print(f"{u.upload_id:>4}  {u.kind:<20} {u.rows:>8} rows  {u.file_name}{label}{who}  {u.cpu or u.target or ''}")
+        print(strip_controls(f"{u.upload_id:>4}  {u.kind:<20} {u.rows:>8} rows  {u.file_name}{label}{who}  {u.cpu or u.target or ''}"))
     if not uploads:
         print("no uploads yet: python -m tvmviz ingest FILE...")
     return 0

@@ -14,6 +14,7 @@ import pandas as pd
 
 from tvmviz.charts import workload_label
 from tvmviz.graph.model import LayoutGraph
+from tvmviz.text import markdown_text, strip_controls
 
 RATIO_FLAG = 1.5
 MEASURED_HERE_LABEL = "measured here"
@@ -244,7 +245,7 @@ def graph_image(chart, fmt: str = "svg", scale: float = 1.0) -> bytes:
 
 
 def _md_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
-    cols = list(frame.columns)
+    cols = [markdown_text(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in frame.itertuples(index=False):
         cells = []
@@ -252,9 +253,15 @@ def _md_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
             if isinstance(v, float):
                 cells.append("–" if pd.isna(v) else format(v, floatfmt))
             else:
-                cells.append(str(v).replace("|", "\\|"))
+                cells.append(markdown_text(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _code(value) -> str:
+    """User text inside a Markdown code span: no backtick can end it early."""
+    text = strip_controls(str(value)).replace("\n", " ").replace("`", "'")
+    return f"`{text}`"
 
 
 def markdown_report(graph: LayoutGraph, sel, explanations=(), diff=None, scenario_text: str = "",
@@ -262,14 +269,14 @@ def markdown_report(graph: LayoutGraph, sel, explanations=(), diff=None, scenari
                     origins: dict | None = None) -> str:
     """The selection explained in Markdown: totals, every layer's choice and the best alternative's
     regret, the transforms paid for, and a what-if diff if given."""
-    out = [f"# {title}", "",
-           f"Model: `{graph.source or 'model'}` · {len(graph.nodes)} nodes, {len(graph.convs())} conv2d · "
+    out = [f"# {markdown_text(title)}", "",
+           f"Model: {_code(graph.source or 'model')} · {len(graph.nodes)} nodes, {len(graph.convs())} conv2d · "
            f"solver `{sel.solver}`, cost model `{sel.cost_model}`", "",
            f"**Total {sel.total_cost_s * 1e3:.4f} ms** = kernels {sel.kernel_cost_s * 1e3:.4f} ms + layout "
            f"transforms {sel.transform_cost_s * 1e3:.4f} ms" +
            ("" if sel.optimal is None else (" (optimal)" if sel.optimal else
                                             f" ({sel.gap_s * 1e3:.4f} ms above the optimum)")), ""]
-    out += [f"> {w}" for w in sel.warnings]
+    out += [f"> {markdown_text(w)}" for w in sel.warnings]
     if image:
         out += [f"![graph: convs coloured by chosen x]({image})", ""]
     out += ["## Layers", "", _md_table(choice_table(graph, sel).drop(columns=["ic_bn", "oc_bn"])), ""]
@@ -277,14 +284,14 @@ def markdown_report(graph: LayoutGraph, sel, explanations=(), diff=None, scenari
         out += ["## Why", ""]
         for exp in explanations:
             if exp.sentences:
-                out.append(f"- {exp.sentences[0]}")
+                out.append(f"- {markdown_text(exp.sentences[0])}")
         out.append("")
     transforms = transform_table(sel, origins)
     out += ["## Layout transforms paid for", "", "Source: *logged* (an uploaded benchmark), *measured here* (by "
             "tvmviz on this machine), *estimated* (TVM's infer_layout average) or *missing* (priced at 0).", ""]
     out += [_md_table(transforms) if len(transforms) else "None: every producer and consumer agree.", ""]
     if diff is not None:
-        out += ["## What-if", "", f"Scenario: `{scenario_text}`" if scenario_text else "", "",
+        out += ["## What-if", "", f"Scenario: {_code(scenario_text)}" if scenario_text else "", "",
                 f"Total {diff.total_before_s * 1e3:.4f} ms → {diff.total_after_s * 1e3:.4f} ms "
                 f"({diff.delta_s * 1e3:+.4f} ms)", ""]
         if diff.changed:

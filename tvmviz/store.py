@@ -7,12 +7,14 @@ in ``<db>.files/`` next to the database so it can be rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -21,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from tvmviz.errors import TvmvizError
-from tvmviz.ingest import FileRef, PendingFile, as_source, expand_bytes, format_modules, list_files, module_for_kind, read_file, sniff
+from tvmviz.ingest import FileRef, PendingFile, as_source, expand_upload, format_modules, list_files, module_for_kind, read_file, sniff
 from tvmviz.records import TransformRecord, TuningRecord
 from tvmviz.runs import catalog as run_catalog
 from tvmviz.runs.forming import Placement, placements
@@ -84,9 +86,58 @@ class Upload:
     run_id: int | None = None  # the run it belongs to (tvmviz.runs)
 
 
+def _is_zip(data) -> bool:
+    """Whether a path, bytes or a binary file object holds a zip archive (one run of its members)."""
+    magic = b"PK\x03\x04"
+    if data is None:
+        return False
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data[:4]) == magic
+    if isinstance(data, (str, os.PathLike)):
+        try:
+            with open(data, "rb") as f:
+                return f.read(4) == magic
+        except OSError:
+            return False
+    pos = data.tell()
+    head = data.read(4)
+    data.seek(pos)
+    return head == magic
+
+
 def _sql_literal(text: str) -> str:
     """A string inside single quotes in SQL (EXPORT DATABASE takes no bound parameters)."""
     return text.replace("'", "''")
+
+
+def _unreadable(e: Exception, source, scrub) -> str:
+    """The reason for a parser failure no reader anticipated, in words (a report, never a traceback)."""
+    if isinstance(e, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(e, MemoryError):
+        return "too large to read in the memory this server has"
+    if isinstance(e, UnicodeError):
+        return f"not valid text ({e.reason if hasattr(e, 'reason') else e})"
+    return f"could not be read ({type(e).__name__}: {scrub(str(e), source)[:200]})"
+
+
+def _is_conflict(e: duckdb.Error) -> bool:
+    """Another session's transaction got there first (same sha256, same upload deleted)."""
+    return isinstance(e, (duckdb.ConstraintException, duckdb.TransactionException)) or "conflict" in str(e).lower()
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def default_db_path() -> str:
@@ -131,6 +182,7 @@ class Store:
         store = cls(con, path)
         if not read_only:
             store._create_schema()
+            store.sweep_files()
         return store
 
     @classmethod
@@ -160,6 +212,7 @@ class Store:
                               "try again, or stop that process") from None
         con.execute("SET enable_progress_bar = false")
         store = cls(con, path)
+        store._create_schema()  # the copy is ours: bring an older database's schema up to date
         store.snapshot_dir = tmp
         store.snapshot_note = (f"{path} is in use by another process (a running tvmviz app?): "
                                f"read from a snapshot copy taken at {datetime.now().isoformat(timespec='seconds')}")
@@ -198,17 +251,18 @@ class Store:
     # ---- ingest -------------------------------------------------------------------------------
 
     def ingest_paths(self, paths, label=None, uploader=None, kind=None, progress=None, run=None) -> list[IngestReport]:
-        """Ingest files, folders and zips, one file in memory at a time.
-        ``progress(done, total, name)`` is called per file. Each folder or zip is one run, single files
-        join runs by tvmviz.runs.forming's rules; ``run`` (a run id) takes them all."""
+        """Ingest files, folders and zips, one decoded file on disk at a time (never a whole file in
+        memory). ``progress(done, total, name)`` is called per file. Every file gets a report. Each folder
+        or zip is one run, single files join runs by tvmviz.runs.forming's rules; ``run`` (a run id) takes
+        them all."""
         files = [(path, ref) for path in paths for ref in list_files([path])]
         place = placements(paths, label, uploader, run)
         reports = []
         for done, (path, ref) in enumerate(files):
             if progress:
                 progress(done, len(files), ref.name)
-            items = read_file(ref)
-            reports += [self._ingest_one(item, label, uploader, kind, place(path, items)) for item in items]
+            reports += self._ingest_all(lambda: read_file(ref, self._tmp_dir()), ref.name, label, uploader, kind,
+                                        place(path, _is_zip(ref.path)))
         if progress:
             progress(len(files), len(files), "")
         return reports
@@ -216,50 +270,69 @@ class Store:
     def ingest_file(self, path, name: str, label=None, uploader=None, kind=None, run=None) -> list[IngestReport]:
         """One file on disk reported under ``name`` (an HTTP upload saved to a temporary file); it forms or
         joins a run as a single uploaded file does (``run``: a run id takes it)."""
-        items = read_file(FileRef(name, Path(path)))
-        place = placements([name], label, uploader, run)(name, items)
-        return [self._ingest_one(item, label, uploader, kind, place) for item in items]
+        place = placements([name], label, uploader, run)(name, _is_zip(path))
+        return self._ingest_all(lambda: read_file(FileRef(name, Path(path)), self._tmp_dir()), name, label,
+                                uploader, kind, place)
 
-    def ingest_bytes(self, name: str, data: bytes, label=None, uploader=None, kind=None,
+    def ingest_bytes(self, name: str, data, label=None, uploader=None, kind=None,
                      run: "int | Placement | None" = None) -> list[IngestReport]:
-        """Ingest one uploaded blob (a zip gives its members, one run). ``run``: a run id, or one Placement
-        shared by files sent together (tvmviz.runs.Placement(batch=True): one run for all)."""
-        items = expand_bytes(name, data)
+        """Ingest one uploaded blob, bytes or a binary file object (a zip gives its members, one run).
+        ``run``: a run id, or one Placement shared by files sent together (Placement(batch=True))."""
         if not isinstance(run, Placement):
-            run = placements([name], label, uploader, run)(name, items)
-        return [self._ingest_one(item, label, uploader, kind, run) for item in items]
+            run = placements([name], label, uploader, run)(name, _is_zip(data))
+        return self._ingest_all(lambda: expand_upload(name, data, self._tmp_dir()), name, label, uploader, kind, run)
+
+    def _ingest_all(self, items, name: str, label, uploader, kind, place: Placement) -> list[IngestReport]:
+        reports = []
+        try:
+            for item in items():
+                reports.append(self._ingest_one(item, label, uploader, kind, place))
+        except Exception as e:  # noqa: BLE001 - a container that fails half-way still reports what it gave
+            reports.append(IngestReport(name, None, None, error=f"{name}: {_unreadable(e, None, self._scrub)}"))
+        return reports
+
+    def _tmp_dir(self) -> str | None:
+        """Decoded uploads go next to the raw files (swept at start if a crash leaves them)."""
+        if self.files_dir is None:
+            return None
+        self.files_dir.mkdir(exist_ok=True)
+        return str(self.files_dir)
 
     def _ingest_one(self, item: PendingFile, label, uploader, kind, place: Placement) -> IngestReport:
         if item.error:
             return IngestReport(item.name, None, None, error=f"{item.name}: {item.error}")
+        source = as_source(item)
         try:
-            kind = kind or sniff(item.data)
+            kind = kind or sniff(item.path)
         except TvmvizError as e:
             return IngestReport(item.name, None, None, error=f"{item.name}: {e}")
-        source, tmp = as_source(item)
+        except OSError as e:
+            return IngestReport(item.name, None, None, error=f"{item.name}: cannot be read ({e.strerror or type(e).__name__})")
         # hashing a large file takes as long as a third of its parse: do it while DuckDB parses
         # (both release the GIL); the duplicate check then comes before the commit
         with ThreadPoolExecutor(max_workers=2) as pool:
-            sha = pool.submit(lambda: hashlib.sha256(item.data).hexdigest())
+            sha = pool.submit(_sha256, item.path)
             raw_copy = pool.submit(self._copy_raw, source)
             try:
                 return self._store(source, sha, raw_copy, kind, label, uploader, place)
             except TvmvizError as e:
-                return IngestReport(item.name, kind, None, error=str(e))
+                return IngestReport(item.name, kind, None, error=self._scrub(str(e), source))
             except duckdb.Error as e:
-                return IngestReport(item.name, kind, None, error=f"{item.name}: could not be stored: {e}")
-            finally:
-                if tmp:
-                    os.unlink(tmp)
+                return IngestReport(item.name, kind, None, error=f"{item.name}: could not be stored: {self._scrub(str(e), source)}")
+            except Exception as e:  # noqa: BLE001 - any input must give a report, never a traceback
+                return IngestReport(item.name, kind, None, error=f"{item.name}: {_unreadable(e, source, self._scrub)}")
 
     def _store(self, source, sha_future, raw_copy, kind: str, label, uploader, place: Placement) -> IngestReport:
+        """One upload in one transaction. The raw copy is named (kept) only after the commit, and
+        removed whenever the upload is not stored: a failure leaves nothing behind."""
         module = module_for_kind(kind)
+        committed = False
         self.con.execute("BEGIN TRANSACTION")
         try:
             upload_id = self.con.execute("SELECT nextval('upload_id_seq')").fetchone()[0]
             result = module.load(self.con, upload_id, source, kind)
             sha = sha_future.result()
-            existing = self.con.execute("SELECT upload_id, kind, rows FROM upload WHERE sha256 = ?", [sha]).fetchone()
+            existing = self._upload_of(sha)
             if existing:  # the same bytes again: keep the first upload, store nothing
                 self.con.execute("ROLLBACK")
                 place.shared(self.con, existing[0])
@@ -270,41 +343,97 @@ class Store:
                 "INSERT INTO upload VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     upload_id, sha, source.name, uploader, label, kind, datetime.now(timezone.utc).replace(tzinfo=None),
-                    result.rows, len(result.rejected), json.dumps(result.failed_trials),
+                    result.rows, result.rejected_total if result.rejected_total is not None else len(result.rejected),
+                    json.dumps(result.failed_trials),
                     result.meta.get("target"), result.meta.get("cpu"), result.meta.get("tvm_version"),
                     json.dumps(result.meta), run_id,
                 ],
             )
-            self._keep_raw(sha, raw_copy.result())
+            copied = raw_copy.result()  # a failed copy (a full disk) fails the upload before it commits
             self.con.execute("COMMIT")
+            committed = True
+        except duckdb.Error as e:
+            self._rollback()
+            existing = self._wait_for_upload(sha_future.result()) if _is_conflict(e) else None
+            if existing:  # another session stored the same bytes first
+                return IngestReport(source.name, existing[1], existing[0], duplicate=True, rows=existing[2])
+            raise
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
         finally:
-            copied = None if raw_copy.exception() else raw_copy.result()
-            if copied and copied.exists():
-                copied.unlink()  # not kept: a duplicate, or the upload failed
+            if not committed:
+                _remove(None if not raw_copy.done() or raw_copy.exception() else raw_copy.result())
+        self._keep_raw(sha, copied)
         return IngestReport(
             source.name, kind, upload_id, rows=result.rows, failed_trials=result.failed_trials,
             rejected_lines=[{"line": r.line, "reason": r.reason} for r in result.rejected],
         )
 
+    def _rollback(self) -> None:
+        with contextlib.suppress(duckdb.Error):  # already rolled back by a failed COMMIT
+            self.con.execute("ROLLBACK")
+
+    def _wait_until_gone(self, upload_id: int, seconds: float = 5.0) -> bool:
+        """Whether the upload disappears once the conflicting session's commit shows."""
+        deadline = time.monotonic() + seconds
+        while self.con.execute("SELECT 1 FROM upload WHERE upload_id = ?", [upload_id]).fetchone():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _wait_for_upload(self, sha: str, seconds: float = 5.0):
+        """The upload another session is committing with these bytes, once its commit shows."""
+        deadline = time.monotonic() + seconds
+        while not (existing := self._upload_of(sha)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return existing
+
+    def _upload_of(self, sha: str):
+        return self.con.execute("SELECT upload_id, kind, rows FROM upload WHERE sha256 = ?", [sha]).fetchone()
+
+    def _scrub(self, message: str, source) -> str:
+        """A message without this server's paths: the file's own name stands for its temp copy."""
+        for path, shown in ((source.path if source else None, source.name if source else ""), (str(self.files_dir), "<raw files>"), (self.path, "<database>"),
+                            (tempfile.gettempdir(), "<tmp>")):
+            if path and path != ":memory:":
+                message = message.replace(str(path), shown)
+        return message
+
     def _copy_raw(self, source) -> Path | None:
-        """Copy the file next to the database (runs while it is parsed); _keep_raw names it."""
+        """Copy the file next to the database (runs while it is parsed) as a .partial; _keep_raw
+        names it after the commit. A failed copy removes what it wrote."""
         if self.files_dir is None:
             return None
+        name = None
         try:
             self.files_dir.mkdir(exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=self.files_dir, suffix=".partial")
+            fd, name = tempfile.mkstemp(dir=self.files_dir, suffix=".raw.partial")
             os.close(fd)
             shutil.copyfile(source.path, name)  # the kernel copies; no pass through Python
         except OSError as e:
-            raise TvmvizError(f"{source.name}: cannot keep a copy in {self.files_dir}: {e}") from None
+            _remove(Path(name) if name else None)
+            raise TvmvizError(f"{source.name}: cannot keep a copy next to the database: {e.strerror or e}") from None
         return Path(name)
 
     def _keep_raw(self, sha: str, copied: Path | None) -> None:
-        if copied is not None:
+        if copied is None:
+            return
+        try:
             copied.replace(self.files_dir / sha)
+        except OSError:  # the upload is stored; only its raw copy is lost
+            _remove(copied)
+
+    def sweep_files(self) -> None:
+        """Remove what a killed process left next to the database: partial copies, decoded temp
+        files, and raw copies of no stored upload."""
+        if self.files_dir is None or not self.files_dir.is_dir():
+            return
+        kept = {sha for (sha,) in self.con.execute("SELECT sha256 FROM upload").fetchall()}
+        for f in self.files_dir.iterdir():
+            if f.name.endswith(".partial") or (f.name not in kept and f.is_file()):
+                _remove(f)
 
     # ---- uploads ------------------------------------------------------------------------------
 
@@ -330,21 +459,33 @@ class Store:
         return self.files_dir / row[0]
 
     def delete_upload(self, upload_id: int) -> None:
-        """Remove an upload and all its rows, in one transaction."""
+        """Remove an upload, all its rows and its raw copy, in one transaction. TvmvizError when it
+        is gone (another session deleted it first)."""
         tables = [t for (t,) in self.con.execute(
             "SELECT t.table_name FROM duckdb_tables() t JOIN duckdb_columns() c USING (database_name, schema_name, table_name) "
             "WHERE c.column_name = 'upload_id' AND t.table_name <> 'upload' AND NOT t.temporary "
             "AND t.database_name = current_database() AND t.schema_name = 'main'"
         ).fetchall()]
+        gone = TvmvizError(f"upload {upload_id} is gone: it was deleted already")
         self.con.execute("BEGIN TRANSACTION")
         try:
+            row = self.con.execute("SELECT sha256 FROM upload WHERE upload_id = ?", [upload_id]).fetchone()
+            if row is None:
+                raise gone
             for table in tables:
                 self.con.execute(f'DELETE FROM "{table}" WHERE upload_id = ?', [upload_id])
             self.con.execute("DELETE FROM upload WHERE upload_id = ?", [upload_id])
             self.con.execute("COMMIT")
+        except duckdb.Error as e:
+            self._rollback()
+            if _is_conflict(e) and self._wait_until_gone(upload_id):  # another session's delete got there first
+                raise gone from None
+            raise TvmvizError(f"upload {upload_id} could not be deleted: {e}") from None
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
+        if self.files_dir is not None:
+            _remove(self.files_dir / row[0])
 
     # ---- queries the selector and pages need --------------------------------------------------
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from tvmviz.errors import TvmvizError
 from tvmviz.graph.model import ConvAttrs, LayoutGraph, Node, part_name, post_order
+from tvmviz.graph.onnx_structure import has_data, read_structure
 
 # ONNX ops whose inputs after the first are weights / attributes in practice: a graph input that only
 # appears in those slots is a parameter, not a data input.
@@ -98,9 +99,9 @@ def load_onnx(path: str | os.PathLike, data_inputs: list[str] | None = None) -> 
     source = os.fspath(path)
     name = os.path.basename(source)
     try:
-        model = onnx.load(source, format="protobuf")  # by content, whatever the file name
-    except Exception as err:  # protobuf raises several unrelated types
-        raise TvmvizError(f"{name}: not a readable ONNX model ({type(err).__name__}: {err})") from None
+        model = read_structure(source)  # shapes only: weight data is never read into memory
+    except TvmvizError as err:
+        raise TvmvizError(f"{name}: {err}") from None
     return onnx_model_to_graph(model, source=source, data_inputs=data_inputs)
 
 
@@ -192,7 +193,8 @@ def _strip_weight_data(model, initializers: set[str]):
                 weight_uses.add(tensor)
             else:
                 value_uses.add(tensor)
-    strip = (weight_uses - value_uses) & initializers
+    dataless = {t.name for t in model.graph.initializer if not has_data(t)}  # large weights read_structure dropped
+    strip = ((weight_uses - value_uses) & initializers) | dataless
     if not strip:
         return model
     slim = type(model)()

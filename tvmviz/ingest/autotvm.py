@@ -10,11 +10,11 @@ on the same workload key.
 from __future__ import annotations
 
 import json
-import math
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from tvmviz.errors import TvmvizError
-from tvmviz.ingest.base import LoadResult, Rejected, Source
+from tvmviz.ingest.base import MAX_REJECTED_LISTED, LoadResult, Rejected, RejectedList, Source, count_lines, iter_lines, scan_lines
 from tvmviz.records import ERROR_NAMES
 
 KINDS = ("autotvm", "autotvm_selection", "layout_transform")
@@ -83,19 +83,56 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 # read_json keeps file order in the table (rowid), and reads in parallel. The v0.2 columns are typed
 # as far as their JSON allows, so the reader's one parse splits them (input and result are mixed
-# lists: their items stay JSON); v0.1's i/r stay JSON, they are rare.
+# lists: their items stay JSON); scalars stay JSON so their types can be checked (a typed column
+# would turn "abc" into NULL, 1.5 into 2); v0.1's i/r stay JSON, they are rare.
 _READ = """
 CREATE OR REPLACE TEMP TABLE _autotvm_raw AS
 SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
     maximum_object_size = {max_bytes},
-    columns = {{'input': 'JSON[]', 'config': 'STRUCT("index" BIGINT, entity JSON)', 'result': 'JSON[]',
-               'version': 'DOUBLE', 'tvm_version': 'VARCHAR', 'i': 'JSON', 'r': 'JSON', 'v': 'DOUBLE'}})
+    columns = {{'input': 'JSON[]', 'config': 'STRUCT("index" JSON, entity JSON)', 'result': 'JSON[]',
+               'version': 'JSON', 'tvm_version': 'JSON', 'i': 'JSON', 'r': 'JSON', 'v': 'JSON'}})
 """
 
-# The last factor of a split knob, found by name in an entity.
+# The factors of a split knob, found by name in an entity; the rules of a valid entity.
 _KNOB_MACRO = """
-CREATE OR REPLACE TEMP MACRO _knob_last(entity, knob) AS
-    json_extract_string(json_extract(entity, '$[*][2]')[list_position(json_extract_string(entity, '$[*][0]'), knob)], '$[#-1]')
+CREATE OR REPLACE TEMP MACRO _knob_value(entity, knob) AS
+    json_extract(entity, '$[*][2]')[list_position(json_extract_string(entity, '$[*][0]'), knob)];
+CREATE OR REPLACE TEMP MACRO _is_int(t) AS coalesce(t IN ('UBIGINT', 'BIGINT'), false);
+CREATE OR REPLACE TEMP MACRO _is_num(t) AS coalesce(t IN ('UBIGINT', 'BIGINT', 'DOUBLE'), false);
+CREATE OR REPLACE TEMP MACRO _shown(j) AS CASE WHEN j IS NULL THEN 'null' WHEN length(j) > 60 THEN left(j, 57) || '...' ELSE j END;
+-- Why one split knob is invalid (NULL when it is fine): AutoTVM's SplitEntity takes positive
+-- factors and at most one -1 (inferred); when the axis length is known their product must divide it
+-- (with a -1) or equal it.
+CREATE OR REPLACE TEMP MACRO _split_problem(name, v, channels) AS
+    CASE WHEN json_type(v) <> 'ARRAY' OR json_array_length(v) = 0
+              OR NOT list_bool_and(list_transform(json_type(v, '$[*]'), lambda t: _is_int(t)))
+         THEN concat(name, ' split ', _shown(v), ' is not a list of integers')
+         WHEN list_bool_or(list_transform(TRY_CAST(v AS BIGINT[]), lambda f: f IS NULL OR f = 0 OR f < -1))
+         THEN concat(name, ' factor ', coalesce(CAST(list_filter(TRY_CAST(v AS BIGINT[]),
+                     lambda f: f = 0 OR f < -1)[1] AS VARCHAR), _shown(v)), ' is not positive (or -1, the inferred one)')
+         WHEN len(list_filter(CAST(v AS BIGINT[]), lambda f: f = -1)) > 1
+         THEN concat(name, ' split ', _shown(v), ' has more than one inferred (-1) factor')
+         WHEN channels IS NULL THEN NULL
+         WHEN list_contains(CAST(v AS BIGINT[]), -1)
+              AND channels % coalesce(list_aggregate(list_filter(CAST(v AS BIGINT[]), lambda f: f > 0), 'product'), 1) <> 0
+         THEN concat(name, CASE WHEN len(list_filter(CAST(v AS BIGINT[]), lambda f: f > 0)) = 1
+                                THEN concat(' factor ', list_filter(CAST(v AS BIGINT[]), lambda f: f > 0)[1], ' does not divide ')
+                                ELSE concat(' factors ', _shown(v), ' do not divide ') END, channels, ' channels')
+         WHEN NOT list_contains(CAST(v AS BIGINT[]), -1)
+              AND list_aggregate(CAST(v AS BIGINT[]), 'product') <> channels
+         THEN concat(name, ' factors ', _shown(v), ' multiply to ',
+                     CAST(list_aggregate(CAST(v AS BIGINT[]), 'product') AS HUGEINT), ', not the ', channels, ' channels')
+    END;
+-- Why one entity item is invalid: [name, type, value]; splits checked as above (tile_ic / tile_oc
+-- of conv2d_NCHWc against the data's and the kernel's channel counts).
+CREATE OR REPLACE TEMP MACRO _knob_problem(x, in_channels, out_channels) AS
+    CASE WHEN json_type(x) <> 'ARRAY' OR json_array_length(x) <> 3 OR json_type(x, '$[0]') <> 'VARCHAR'
+              OR json_type(x, '$[1]') <> 'VARCHAR'
+         THEN concat('config entity item ', _shown(x), ' is not [name, type, value]')
+         WHEN x->>'$[1]' = 'sp'
+         THEN _split_problem(x->>'$[0]', x->'$[2]',
+                             CASE x->>'$[0]' WHEN 'tile_ic' THEN in_channels WHEN 'tile_oc' THEN out_channels END)
+    END
 """
 
 # One row per non-blank line, in file order, every typed column extracted in one pass (a view: the
@@ -105,20 +142,25 @@ _NORMALIZED = """
 CREATE OR REPLACE TEMP VIEW _autotvm_norm AS
 WITH base AS (
     SELECT line_no,
-           CASE WHEN input IS NOT NULL THEN coalesce(version, 0.2) WHEN i IS NOT NULL THEN coalesce(v, 0.1) END AS version,
-           tvm_version,
+           CASE WHEN input IS NOT NULL THEN 0.2 WHEN i IS NOT NULL THEN 0.1 END AS form,
+           CASE WHEN input IS NOT NULL THEN version ELSE v END AS version_json,
+           tvm_version AS tvm_version_json,
            CASE WHEN input IS NOT NULL THEN input ELSE TRY_CAST(i AS JSON[]) END AS inp,
            CASE WHEN input IS NOT NULL THEN config.entity ELSE i->'$[5].e' END AS entity,
-           CASE WHEN input IS NOT NULL THEN config.index ELSE TRY_CAST(i->>'$[5].i' AS BIGINT) END AS config_index,
+           CASE WHEN input IS NOT NULL THEN config.index ELSE i->'$[5].i' END AS index_json,
            CASE WHEN input IS NOT NULL THEN result ELSE TRY_CAST(r AS JSON[]) END AS res
     FROM _autotvm_rows
 ), typed AS (
-    SELECT line_no, version, tvm_version, config_index, entity,
+    SELECT line_no, form, version_json, tvm_version_json, index_json, entity, inp, res,
+           coalesce(TRY_CAST(version_json AS DOUBLE), form) AS version,
+           json_extract_string(tvm_version_json, '$') AS tvm_version,
+           TRY_CAST(index_json AS BIGINT) AS config_index,
            json_extract_string(inp[1], '$') AS target,
            json_extract_string(inp[2], '$') AS task_logged,
            inp[3] AS args_logged,
            TRY_CAST(res[1] AS DOUBLE[]) AS costs,
-           TRY_CAST(res[2] AS INTEGER) AS error_no,
+           json_type(res[1], '$[*]') AS cost_types,
+           TRY_CAST(res[2] AS BIGINT) AS error_no,
            TRY_CAST(res[3] AS DOUBLE) AS all_cost,
            TRY_CAST(res[4] AS DOUBLE) AS timestamp
     FROM base
@@ -140,8 +182,13 @@ WITH base AS (
         CAST(args AS VARCHAR) AS args_text,
         -- conv2d_NCHWc entities start with tile_ic, tile_oc: read those two from one parse, and look
         -- the knobs up by name only for entities in another order
-        json_extract_string(entity, ['$[0][0]', '$[0][2][#-1]', '$[1][0]', '$[1][2][#-1]']) AS first_knobs
+        json_extract(entity, ['$[0][0]', '$[0][2]', '$[1][0]', '$[1][2]']) AS first_knobs
     FROM norm
+), knobs AS (
+    SELECT *,
+        TRY_CAST(CASE WHEN first_knobs[1] = '"tile_ic"' THEN first_knobs[2] ELSE _knob_value(entity, 'tile_ic') END AS BIGINT[]) AS ic_split,
+        TRY_CAST(CASE WHEN first_knobs[3] = '"tile_oc"' THEN first_knobs[4] ELSE _knob_value(entity, 'tile_oc') END AS BIGINT[]) AS oc_split
+    FROM parts
 )
 SELECT line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
        task, task_logged, args, entity, config_index, costs, error_no, all_cost, timestamp,
@@ -157,18 +204,87 @@ SELECT line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[6], '$') END AS lt_dtype,
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[8], '$') END AS lt_src,
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[9], '$') END AS lt_dst,
-       TRY_CAST(CASE WHEN first_knobs[1] = 'tile_ic' THEN first_knobs[2] ELSE _knob_last(entity, 'tile_ic') END AS INTEGER) AS ic_bn,
-       TRY_CAST(CASE WHEN first_knobs[3] = 'tile_oc' THEN first_knobs[4] ELSE _knob_last(entity, 'tile_oc') END AS INTEGER) AS oc_bn,
-       -- why a row is unusable (NULL when it is fine); _diagnose says the same in words, with detail
-       CASE WHEN version IS NULL THEN 'not an AutoTVM record (no "input" or "i" key, or not valid JSON)'
-            WHEN task IS NULL OR NOT starts_with(args_text, '[') THEN 'input has no task name and args'
-            WHEN costs IS NULL OR len(costs) = 0 THEN 'result has no list of costs'
-            WHEN error_no IS NULL THEN 'result has no error_no'
-            WHEN list_bool_or(list_transform(costs, lambda x: isnan(x) OR isinf(x))) THEN 'a cost is NaN or infinite'
-            WHEN task = 'layout_transform' AND lt_shape IS NULL THEN 'layout_transform args have no tensor shape'
+       TRY_CAST(ic_split[-1] AS INTEGER) AS ic_bn,
+       TRY_CAST(oc_split[-1] AS INTEGER) AS oc_bn,
+       task = 'conv2d_NCHWc.x86' AS is_nchwc,
+       -- why a row is not a valid record (NULL when it is); the first rule broken is the reason.
+       -- Rows no JSON object with an "input" / "i" key gave are explained in Python (_diagnose).
+       -- A cheap test on the (minified) JSON texts passes the usual valid row first; only the others
+       -- go through the rules one by one.
+       CASE WHEN {fast_path} THEN NULL
+            WHEN form IS NULL THEN 'not an AutoTVM record'
+            WHEN version_json IS NOT NULL AND NOT _is_num(json_type(version_json))
+                THEN concat('version ', _shown(version_json), ' is not a number')
+            WHEN tvm_version_json IS NOT NULL AND json_type(tvm_version_json) <> 'VARCHAR'
+                THEN concat('tvm_version ', _shown(tvm_version_json), ' is not a string')
+            WHEN inp IS NULL OR len(inp) < 3 OR json_type(inp[1]) IS DISTINCT FROM 'VARCHAR'
+                 OR json_type(inp[2]) IS DISTINCT FROM 'VARCHAR' OR json_type(inp[3]) IS DISTINCT FROM 'ARRAY'
+                THEN 'input is not [target, task name, args, ...]'
+            WHEN entity IS NULL OR json_type(entity) <> 'ARRAY'
+                THEN 'config has no entity list'
+            WHEN index_json IS NULL OR NOT _is_int(json_type(index_json)) OR config_index IS NULL
+                THEN CASE WHEN index_json IS NULL THEN 'config has no index'
+                          ELSE concat('config index ', _shown(index_json), ' is not an integer') END
+            WHEN res IS NULL OR len(res) <> 4
+                THEN 'result is not [costs, error_no, all_cost, timestamp]'
+            WHEN json_type(res[1]) IS DISTINCT FROM 'ARRAY' OR len(cost_types) = 0
+                 OR NOT list_bool_and(list_transform(cost_types, lambda t: _is_num(t)))
+                THEN concat('costs ', _shown(res[1]), ' are not a non-empty list of numbers')
+            WHEN NOT _is_int(json_type(res[2])) OR error_no IS NULL OR error_no NOT BETWEEN 0 AND {max_error_no}
+                THEN concat('error_no ', _shown(res[2]), ' is not one of AutoTVM''s MeasureErrorNo values (0-{max_error_no})')
+            WHEN list_bool_or(list_transform(costs, lambda x: isnan(x))) THEN 'cost is NaN'
+            WHEN list_bool_or(list_transform(costs, lambda x: isinf(x))) THEN 'cost is infinite'
+            WHEN error_no = 0 AND list_bool_or(list_transform(costs, lambda x: x <= 0))
+                THEN concat('cost ', list_filter(costs, lambda x: x <= 0)[1], ' is not positive on a successful trial')
+            WHEN NOT _is_num(json_type(res[3])) OR NOT isfinite(all_cost)
+                THEN concat('all_cost ', _shown(res[3]), ' is not a finite number')
+            WHEN NOT _is_num(json_type(res[4])) OR NOT isfinite(timestamp)
+                THEN concat('timestamp ', _shown(res[4]), ' is not a finite number')
+            WHEN is_nchwc AND (len(d) IS DISTINCT FROM 4 OR len(k) IS DISTINCT FROM 4
+                               OR NOT list_bool_and(list_transform(json_type(a[1], '$[*]') || json_type(a[2], '$[*]'),
+                                                                   lambda t: _is_int(t)))
+                               OR list_bool_or(list_transform(d || k, lambda x: x IS NULL OR x <= 0)))
+                THEN 'conv2d_NCHWc args have no data and kernel shape of 4 positive integers'
+            WHEN list_filter(list_transform(TRY_CAST(entity AS JSON[]),
+                     lambda x: _knob_problem(x, CASE WHEN is_nchwc THEN d[2] END, CASE WHEN is_nchwc THEN k[1] END)),
+                     lambda p: p IS NOT NULL)[1] IS NOT NULL
+                THEN list_filter(list_transform(TRY_CAST(entity AS JSON[]),
+                     lambda x: _knob_problem(x, CASE WHEN is_nchwc THEN d[2] END, CASE WHEN is_nchwc THEN k[1] END)),
+                     lambda p: p IS NOT NULL)[1]
+            WHEN is_nchwc AND (ic_bn IS NULL OR oc_bn IS NULL)
+                THEN 'conv2d_NCHWc config has no tile_ic and tile_oc splits'
+            WHEN task = 'layout_transform' AND (lt_shape IS NULL OR len(lt_shape) = 0
+                 OR NOT list_bool_and(list_transform(json_type(a[1], '$[*]'), lambda t: _is_int(t)))
+                 OR list_bool_or(list_transform(lt_shape, lambda x: x IS NULL OR x <= 0)))
+                THEN 'layout_transform args have no tensor shape of positive integers'
+            WHEN task = 'layout_transform' AND (lt_src IS NULL OR lt_dst IS NULL)
+                THEN 'layout_transform args have no source and destination layout'
        END AS problem
-FROM parts
+FROM knobs
 """
+
+_NUM = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?"
+_SPLIT_ITEM = r'\["[^"\\]*","sp",\[(-1|[1-9][0-9]{0,17})(,(-1|[1-9][0-9]{0,17}))*\]\]'
+_OTHER_ITEM = rf'\["[^"\\]*","(ot|re|an)",(true|false|{_NUM}|"[^"\\]*"|\[[^\[\]]*\])\]'
+_ENTITY = rf"\[(({_SPLIT_ITEM}|{_OTHER_ITEM})(,({_SPLIT_ITEM}|{_OTHER_ITEM}))*)?\]"
+_SHAPE = r"\[[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*\]"
+_SHAPE4 = r"\[[1-9][0-9]{0,8}(,[1-9][0-9]{0,8}){3}\]"
+# Sufficient for validity, never necessary: a row it passes breaks none of the rules of ``problem``.
+_FAST_PATH = f"""(form IS NOT NULL
+    AND (version_json IS NULL OR strpos('-0123456789', left(version_json, 1)) > 0 AND TRY_CAST(version_json AS DOUBLE) IS NOT NULL)
+    AND (tvm_version_json IS NULL OR starts_with(tvm_version_json, '"'))
+    AND len(inp) >= 3 AND starts_with(inp[1], '"') AND starts_with(inp[2], '"') AND starts_with(inp[3], '[')
+    AND regexp_full_match(entity, '{_ENTITY}') AND NOT regexp_matches(entity, '-1,([0-9]+,)*-1[,\\]]')
+    AND index_json = CAST(config_index AS VARCHAR)
+    AND len(res) = 4 AND len(costs) > 0 AND NOT contains(res[1], '"') AND NOT contains(res[1], 'l') AND NOT contains(res[1], 'u')
+    AND res[2] = CAST(error_no AS VARCHAR) AND error_no BETWEEN 0 AND {max(ERROR_NAMES)}
+    AND strpos('-0123456789', left(res[3], 1)) > 0 AND strpos('-0123456789', left(res[4], 1)) > 0
+    AND list_max(costs) < 'infinity'::DOUBLE AND isfinite(all_cost) AND isfinite(timestamp)
+    AND (error_no <> 0 OR list_min(costs) > 0)
+    AND (NOT is_nchwc OR (regexp_full_match(a[1], '{_SHAPE4}') AND regexp_full_match(a[2], '{_SHAPE4}')
+                          AND len(ic_split) = 2 AND ic_split[1] = -1 AND d[2] % ic_split[2] = 0
+                          AND len(oc_split) = 2 AND oc_split[1] = -1 AND k[1] % oc_split[2] = 0))
+    AND (task <> 'layout_transform' OR (regexp_full_match(a[1], '{_SHAPE}') AND lt_src IS NOT NULL AND lt_dst IS NOT NULL)))"""
 
 _INSERT_RECORDS = """
 INSERT INTO autotvm_record
@@ -179,7 +295,7 @@ SELECT ?, line_no, version, tvm_version, target, mcpu, task, task_logged, worklo
        costs, costs[1], list_avg(costs), list_min(costs),
        error_no, {error_name_case}, all_cost, timestamp, false
 FROM _autotvm_norm
-WHERE problem IS NULL AND task <> 'layout_transform'
+WHERE problem IS NULL AND task <> 'layout_transform' AND line_no NOT IN (SELECT line_no FROM _autotvm_strict)
 """
 
 _ERROR_NAME_CASE = (
@@ -193,41 +309,64 @@ INSERT INTO layout_transform
 SELECT ?, line_no, tvm_version, target, lt_shape, lt_dtype, lt_src, lt_dst,
        costs, costs[1], error_no, all_cost, timestamp
 FROM _autotvm_norm
-WHERE problem IS NULL AND task = 'layout_transform'
+WHERE task = 'layout_transform' AND problem IS NULL AND line_no NOT IN (SELECT line_no FROM _autotvm_strict)
 """
 
 
+# Lines before the first record that a log may carry (a warning printed into it, a banner).
+SNIFF_SKIPPED_LINES = 5
+_RECORD_KEYS_RE = re.compile(rb'^\{.*"(input|i)"\s*:\s*\[')
+
+
 def sniff(head: bytes) -> str | None:
-    """AutoTVM logs are JSON lines whose objects start with an "input" or "i" key."""
-    for raw in head.splitlines()[:50]:
+    """AutoTVM logs are JSON lines: objects with an "input" (v0.2) or "i" (v0.1) list, keys in any
+    order, leading whitespace allowed; comments and up to SNIFF_SKIPPED_LINES other lines may come
+    first."""
+    other = 0
+    for raw in head.splitlines()[:200]:
         line = raw.strip()
         if not line or line.startswith(b"#"):
             continue
-        return "autotvm" if line.startswith((b'{"input"', b'{"i"')) else None
+        if _is_record(line):
+            return "autotvm"
+        other += 1
+        if other > SNIFF_SKIPPED_LINES:
+            return None
     return None
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):  # cut off by the sniffing window, or not JSON at all
+        return bool(_RECORD_KEYS_RE.match(line[:4096]))
+    return isinstance(obj, dict) and isinstance(obj.get("input", obj.get("i")), list)
 
 
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
     with ThreadPoolExecutor(max_workers=1) as pool:  # count lines while DuckDB reads (it drops the GIL)
-        lines = pool.submit(lambda: source.data.count(b"\n") + (0 if source.data.endswith(b"\n") else 1))
+        scan = pool.submit(scan_lines, source.path)
         con.execute(_READ.format(max_bytes=MAX_LINE_BYTES), [source.path])
-        _number_rows(con, _line_numbers_if_needed(con, source, lines.result()))
+        lines, suspects = scan.result()
+        _number_rows(con, source.path, lines)
+    _refuse_lenient_json(con, source.path, suspects)
     con.execute(_KNOB_MACRO)
-    con.execute(_NORMALIZED)
+    con.execute(_NORMALIZED.replace("{max_error_no}", str(max(ERROR_NAMES))).replace("{fast_path}", _FAST_PATH))
     try:
         con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id])
         con.execute(_INSERT_TRANSFORMS, [upload_id])
         rejected = _explain_rejected(con, upload_id, source)
     finally:
-        con.execute("DROP VIEW _autotvm_norm; DROP VIEW _autotvm_rows; DROP TABLE IF EXISTS _autotvm_line_map; "
-                    "DROP TABLE _autotvm_raw")
+        con.execute("DROP VIEW IF EXISTS _autotvm_norm; DROP VIEW IF EXISTS _autotvm_rows; "
+                    "DROP TABLE IF EXISTS _autotvm_segments; DROP TABLE IF EXISTS _autotvm_bad; DROP TABLE IF EXISTS _autotvm_strict; "
+                    "DROP TABLE IF EXISTS _autotvm_raw")
 
     records, transforms = con.execute(
         "SELECT (SELECT count(*) FROM autotvm_record WHERE upload_id = $1), "
         "(SELECT count(*) FROM layout_transform WHERE upload_id = $1)", [upload_id]
     ).fetchone()
     if records + transforms == 0:
-        first = "; ".join(f"line {r.line}: {r.reason}" for r in rejected[:3])
+        first = "; ".join(f"line {r.line}: {r.reason}" for r in rejected.items[:3])
         raise TvmvizError(f"{source.name}: no valid AutoTVM record" + (f" ({first})" if first else ""))
     if kind == "autotvm":
         kind = "layout_transform" if records == 0 else "autotvm_selection" if _looks_like_selection(con, upload_id) else kind
@@ -248,86 +387,146 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
         failed["layout_transform failed"] = failed_transforms
     meta = _meta(con, upload_id)
     meta["kind"] = kind
-    return LoadResult(rows=records + transforms, rejected=rejected, failed_trials=failed, meta=meta)
+    return LoadResult(rows=records + transforms, rejected=rejected.listed(), failed_trials=failed, meta=meta,
+                      rejected_total=rejected.total)
 
 
-def _line_numbers_if_needed(con, source: Source, lines: int) -> list[int] | None:
-    """read_json skips blank lines, so row k is the k-th non-blank line. Map rows to line numbers
-    only when the file has blank lines (fewer rows than lines)."""
+_SEGMENT_BATCH = 1 << 20
+
+
+def _refuse_lenient_json(con, path: str, suspects: list[int]) -> None:
+    """The table _autotvm_strict: lines DuckDB's reader parsed but JSON (and AutoTVM) refuses, i.e.
+    trailing commas. Only the suspect lines scan_lines found are parsed again."""
+    refused = []
+    if suspects:
+        wanted = set(suspects)
+        for line_no, text, _ in iter_lines(path, MAX_LINE_BYTES):
+            if line_no in wanted and text is not None:
+                try:
+                    json.loads(text)
+                except (ValueError, RecursionError):
+                    refused.append(line_no)
+            if line_no >= suspects[-1]:
+                break
+    con.execute("CREATE OR REPLACE TEMP TABLE _autotvm_strict AS SELECT unnest(?::BIGINT[]) AS line_no", [refused])
+
+
+def _number_rows(con, path: str, lines: int) -> None:
+    """The view _autotvm_rows: the raw rows with their 1-based line numbers.
+
+    read_json skips blank lines, so row k is the k-th non-blank line. Without blank lines (the usual
+    case) row k is line k + 1; otherwise each run of non-blank lines is one segment (first row, first
+    line) and rows find theirs by an ASOF join: memory grows with the blank lines, not the file."""
+    row_idx = "rowid - (SELECT min(rowid) FROM _autotvm_raw)"  # rowids of a new table are consecutive
     rows = con.execute("SELECT count(*) FROM _autotvm_raw").fetchone()[0]
     if rows == lines:
-        return None  # no blank lines: row k is line k + 1
-    return [n for n, line in enumerate(source.data.split(b"\n"), 1) if line.strip()]
-
-
-def _number_rows(con, line_numbers: list[int] | None) -> None:
-    """The view _autotvm_rows: the raw rows with their 1-based line numbers."""
-    row_idx = "rowid - (SELECT min(rowid) FROM _autotvm_raw)"  # rowids of a new table are consecutive
-    if line_numbers is None:
         con.execute(f"CREATE OR REPLACE TEMP VIEW _autotvm_rows AS SELECT {row_idx} + 1 AS line_no, * FROM _autotvm_raw")
         return
+    con.execute("CREATE OR REPLACE TEMP TABLE _autotvm_segments (row_start BIGINT, line_start BIGINT)")
+    starts, firsts = [], []
+    row, in_segment = 0, False
+    for line_no, text, length in iter_lines(path, MAX_LINE_BYTES):
+        blank = text is not None and not text.strip()
+        if not blank:
+            if not in_segment:
+                starts.append(row)
+                firsts.append(line_no)
+                if len(starts) == _SEGMENT_BATCH:
+                    _insert_segments(con, starts, firsts)
+                    starts, firsts = [], []
+            row += 1
+        in_segment = not blank
+    _insert_segments(con, starts, firsts)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _autotvm_line_map AS "
-        "SELECT unnest(?::INTEGER[]) AS line_no, unnest(range(?)) AS row_idx",
-        [line_numbers, len(line_numbers)],
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW _autotvm_rows AS SELECT m.line_no, r.* "
-        f"FROM (SELECT {row_idx} AS row_idx, * FROM _autotvm_raw) r JOIN _autotvm_line_map m USING (row_idx)"
+        "CREATE OR REPLACE TEMP VIEW _autotvm_rows AS SELECT s.line_start + (r.row_idx - s.row_start) AS line_no, r.* "
+        f"FROM (SELECT {row_idx} AS row_idx, * FROM _autotvm_raw) r "
+        "ASOF JOIN _autotvm_segments s ON r.row_idx >= s.row_start"
     )
 
 
-def _explain_rejected(con, upload_id: int, source: Source) -> list[Rejected]:
+def _insert_segments(con, starts: list[int], firsts: list[int]) -> None:
+    if starts:
+        con.execute("INSERT INTO _autotvm_segments SELECT unnest(?::BIGINT[]), unnest(?::BIGINT[])", [starts, firsts])
+
+
+_NOT_A_RECORD = "not an AutoTVM record"
+
+
+def _explain_rejected(con, upload_id: int, source: Source) -> RejectedList:
     """Lines that became no row, each with its reason. Found by an anti-join on line numbers (cheap);
-    only those few lines are then parsed again, in Python, to say precisely what is wrong."""
-    bad = [line_no for (line_no,) in con.execute(
-        "SELECT line_no FROM _autotvm_rows "
+    the SQL's ``problem`` says why for those rows, and lines that were no JSON object with an input
+    are parsed again, in Python, to say precisely what is wrong. Comment lines are not rejections
+    (AutoTVM's own loader skips them)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _autotvm_bad AS SELECT line_no FROM _autotvm_rows "
         "EXCEPT SELECT line_no FROM autotvm_record WHERE upload_id = $1 "
-        "EXCEPT SELECT line_no FROM layout_transform WHERE upload_id = $1 ORDER BY 1",
+        "EXCEPT SELECT line_no FROM layout_transform WHERE upload_id = $1",
         [upload_id],
-    ).fetchall()]
-    if not bad:
-        return []
-    lines = source.data.split(b"\n")
-    rejected = []
-    for line_no in bad:
-        text = lines[line_no - 1].strip() if line_no <= len(lines) else b""
-        if text.startswith(b"#"):
-            continue  # AutoTVM's own loader skips comment lines too
-        rejected.append(Rejected(line_no, _diagnose(text, is_last=line_no >= len(lines) - 1)))
+    )
+    rejected = RejectedList()
+    if not con.execute("SELECT count(*) FROM _autotvm_bad").fetchone()[0]:
+        return rejected
+    last_line = count_lines(source.path)
+    found: list[tuple[int, bytes | None, int]] = []  # the listed ones: line, text, length
+    bad, at = [], 0  # a page of the bad line numbers, read as the file is
+    for line_no, text, length in iter_lines(source.path, MAX_LINE_BYTES):
+        if at == len(bad):
+            bad = [n for (n,) in con.execute("SELECT line_no FROM _autotvm_bad WHERE line_no >= ? ORDER BY 1 LIMIT 10000",
+                                             [line_no]).fetchall()]
+            at = 0
+            if not bad:
+                break
+        if bad[at] != line_no:
+            continue
+        at += 1
+        if text is not None and text.strip().startswith(b"#"):
+            continue
+        rejected.total += 1
+        if len(found) < MAX_REJECTED_LISTED:
+            found.append((line_no, text, length))
+    problems = dict(con.execute(
+        "SELECT line_no, problem FROM _autotvm_norm WHERE line_no IN (SELECT unnest(?::BIGINT[]))",
+        [[n for n, _, _ in found]],
+    ).fetchall()) if found else {}
+    for line_no, text, length in found:
+        problem = problems.get(line_no)
+        if problem is None or problem == _NOT_A_RECORD or text is None:
+            problem = _diagnose(text, length, is_last=line_no >= last_line)
+        rejected.items.append(Rejected(line_no, problem))
     return rejected
 
 
-def _diagnose(text: bytes, is_last: bool) -> str:
-    """Why one line was not stored: the same rules as the SQL's ``problem``, with Python's parser
-    to report the column of a JSON error."""
-    if len(text) > MAX_LINE_BYTES:
-        return f"line is {len(text):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit for one record"
+def _diagnose(text: bytes | None, length: int, is_last: bool) -> str:
+    """Why a line gave no record row: the JSON and its shape, with Python's parser to report the
+    column of a JSON error. The values of a well-formed record are judged in SQL (``problem``)."""
+    if text is None or length > MAX_LINE_BYTES:
+        return f"line is {length:,} bytes, over the {MAX_LINE_BYTES:,}-byte limit for one record"
+    text = text.strip()
     try:
         obj = json.loads(text.decode("utf-8", errors="replace"))
     except json.JSONDecodeError as e:
         # the parser ran off the end of the last line: the writer stopped mid-record
         cut = " (the file looks truncated)" if is_last and e.pos >= len(e.doc.rstrip()) - 1 else ""
         return f"not valid JSON: {e.msg} at column {e.colno}{cut}"
+    except RecursionError:
+        return "JSON nested too deeply"
+    except ValueError as e:  # e.g. an integer over Python's digit limit
+        return f"not readable JSON: {str(e)[:80]}"
     if not isinstance(obj, dict):
-        return f"expected a JSON object, got {type(obj).__name__}"
+        return f"expected a JSON object, got {_json_type(obj)}"
     if "input" not in obj and "i" not in obj:
         keys = ", ".join(sorted(obj)[:5])
-        return f'not an AutoTVM record: no "input" or "i" key (keys: {keys})'
-    inp = obj.get("input", obj.get("i"))
-    if not (isinstance(inp, list) and len(inp) >= 3 and isinstance(inp[1], str) and isinstance(inp[2], list)):
-        return "input has no task name and args"
-    result = obj.get("result", obj.get("r"))
-    costs = result[0] if isinstance(result, list) and result else None
-    if not (isinstance(costs, list) and costs and all(isinstance(c, (int, float)) for c in costs)):
-        return "result has no list of costs"
-    if any(not math.isfinite(c) for c in costs):
-        return "a cost is NaN or infinite"
-    if len(result) < 2 or not isinstance(result[1], int):
-        return "result has no error_no"
-    if inp[1] == "layout_transform":
-        return "layout_transform args have no tensor shape"
+        return f'{_NOT_A_RECORD}: no "input" or "i" key (keys: {keys})'
+    key = "input" if "input" in obj else "i"
+    for name, want in ((key, list), ("result" if key == "input" else "r", list), ("config", dict)):
+        if name in obj and obj[name] is not None and not isinstance(obj[name], want):
+            return f"{name} is {_json_type(obj[name])}, not {'a list' if want is list else 'an object'}"
     return "not readable as an AutoTVM record"
+
+
+def _json_type(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
 
 
 def _looks_like_selection(con, upload_id: int) -> bool:

@@ -14,14 +14,17 @@ A format module (autotvm.py, onednn.py, executor.py, ...) exposes:
 
 from __future__ import annotations
 
+import contextlib
+import math
+import re
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Source:
     name: str  # file name as the user gave it (inside a zip: "archive.zip/member")
-    path: str  # a local file holding the decoded content (gunzipped, BOM stripped, CRLF kept)
-    data: bytes  # the same content, in memory
+    path: str  # a local file holding the decoded content (gunzipped, BOM stripped, CRLF kept); read
+               # it in chunks or lines: memory must not grow with the file
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,12 @@ class LoadResult:
     rejected: list[Rejected] = field(default_factory=list)
     failed_trials: dict[str, int] = field(default_factory=dict)  # error name -> count
     meta: dict[str, str] = field(default_factory=dict)  # target, cpu, tvm_version, ... for the uploads table
+    rejected_total: int | None = None  # when more lines were rejected than ``rejected`` lists
 
 
 def insert_rows(con, table: str, columns: list[str], rows: list[tuple]) -> None:
-    """Insert Python rows in one statement through an Arrow table (DuckDB's executemany is slow)."""
+    """Insert Python rows in one statement through an Arrow table (DuckDB's executemany is slow).
+    Rows must have passed ``RowChecker`` for the table: nothing here is expected to fail on values."""
     if not rows:
         return
     import pyarrow as pa
@@ -50,4 +55,177 @@ def insert_rows(con, table: str, columns: list[str], rows: list[tuple]) -> None:
     try:
         con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _tvmviz_rows")
     finally:
-        con.unregister("_tvmviz_rows")
+        try:
+            con.unregister("_tvmviz_rows")
+        except Exception:  # after a failed INSERT the transaction is aborted: the INSERT's error is the one to see
+            pass
+
+
+_INT32 = (-(2**31), 2**31 - 1)
+_COLUMN_RE = re.compile(r"(\w+)\s+(INTEGER|BIGINT|DOUBLE|VARCHAR|BOOLEAN|JSON)(\[\])?")
+
+
+class RowChecker:
+    """Checks Python rows against a table's column types before they are inserted, so a value DuckDB
+    would refuse (an integer over INTEGER's range, a NaN time, a string that is not valid Unicode)
+    becomes a rejected row with its reason instead of aborting the whole upload."""
+
+    def __init__(self, schema: str, columns: list[str]):
+        columns_text = re.sub(r"--[^\n]*", "", schema)
+        types = {name: (kind, bool(is_list)) for name, kind, is_list in _COLUMN_RE.findall(columns_text)}
+        self.checks = [(i, name, *types[name]) for i, name in enumerate(columns) if name in types]
+
+    def problem(self, row: tuple) -> str | None:
+        for i, name, kind, is_list in self.checks:
+            value = row[i]
+            if value is None:
+                continue
+            for v in value if is_list else (value,):
+                why = _value_problem(v, kind)
+                if why:
+                    return f"{name} {_shown(v)} {why}"
+        return None
+
+
+def _value_problem(v, kind: str) -> str | None:
+    if kind in ("INTEGER", "BIGINT"):
+        low, high = _INT32 if kind == "INTEGER" else (-(2**63), 2**63 - 1)
+        if isinstance(v, bool) or not isinstance(v, int):
+            return "is not an integer"
+        return None if low <= v <= high else f"is out of range ({low:,} to {high:,})"
+    if kind == "DOUBLE":
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return "is not a number"
+        try:
+            return None if math.isfinite(v) else "is not finite"
+        except OverflowError:
+            return "is out of range"
+    if kind in ("VARCHAR", "JSON"):
+        if not isinstance(v, str):
+            return "is not text"
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid Unicode"
+    return None
+
+
+def _shown(v) -> str:
+    text = repr(v) if not isinstance(v, int) or abs(v) < 10**30 else f"({v.bit_length()}-bit number)"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# Rejected lines listed one by one in a report; past this they are counted, not listed (a file of
+# millions of bad lines must not cost memory per line).
+MAX_REJECTED_LISTED = 1000
+_READ_CHUNK = 1 << 20
+
+
+def count_lines(path: str) -> int:
+    """Lines in a file as a line reader sees them (a last line without a newline counts), in chunks."""
+    return scan_lines(path, find_trailing_commas=False)[0]
+
+
+_SQUEEZE = bytes.maketrans(b"]", b"}")
+
+
+def scan_lines(path: str, find_trailing_commas: bool = True) -> tuple[int, list[int]]:
+    """(line count, numbers of the lines that may hold a trailing comma: "," then "]" or "}" with only
+    spaces and tabs between), in chunks. DuckDB's JSON reader accepts trailing commas that AutoTVM's
+    json.loads refuses; those few lines are then checked with Python's parser. (A comma split from
+    its bracket by a chunk boundary is caught by carrying the last squeezed byte over.)"""
+    count, found, last, prev_tail = 0, [], b"\n", b""
+    with open(path, "rb") as f:
+        while chunk := f.read(16 * _READ_CHUNK):
+            if find_trailing_commas:
+                squeezed = chunk.translate(_SQUEEZE, b" \t")  # one pass; newlines stay, so positions map to lines
+                if prev_tail == b"," and squeezed[:1] == b"}":
+                    found.append(count + 1)
+                prev_tail = squeezed[-1:] or prev_tail
+                line, at_prev = count + 1, 0
+                for at in _find_all(squeezed, b",}"):
+                    line += squeezed.count(b"\n", at_prev, at)
+                    at_prev = at
+                    found.append(line)
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n"), sorted(set(found))
+
+
+def _find_all(data: bytes, pattern: bytes):
+    at = data.find(pattern)
+    while at >= 0:
+        yield at
+        at = data.find(pattern, at + 1)
+
+
+def iter_lines(path: str, max_len: int):
+    """(1-based line number, line without its newline or None when longer than ``max_len``, length),
+    reading in chunks: memory stays bounded whatever the file's longest line."""
+    line_no, parts, length = 1, [], 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_READ_CHUNK):
+            start = 0
+            while (end := chunk.find(b"\n", start)) >= 0:
+                length += end - start
+                if length <= max_len:
+                    parts.append(chunk[start:end])
+                yield line_no, (b"".join(parts) if length <= max_len else None), length
+                line_no, parts, length = line_no + 1, [], 0
+                start = end + 1
+            length += len(chunk) - start
+            if length <= max_len:
+                parts.append(chunk[start:])
+            else:
+                parts = []
+    if length or parts:
+        yield line_no, (b"".join(parts) if length <= max_len else None), length
+
+
+# Longest line the text formats (oneDNN verbose, profile tables) read; longer ones are rejected by
+# their length, and never held whole.
+MAX_LINE_CHARS = 1 << 20
+
+
+@contextlib.contextmanager
+def open_text(path: str):
+    """The file's lines as text (UTF-8, bad bytes replaced; split at "\\n" only, which is dropped,
+    a "\\r" before it kept), one at a time. A line over MAX_LINE_CHARS comes as its first
+    MAX_LINE_CHARS + 1 characters, the rest skipped: memory stays bounded."""
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
+        yield _bounded_lines(f)
+
+
+def _bounded_lines(f):
+    while line := f.readline(MAX_LINE_CHARS + 1):
+        if line.endswith("\n"):
+            yield line[:-1]
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            while (rest := f.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+                pass
+        yield line
+
+
+class RejectedList:
+    """Rejected lines as they are found: the first MAX_REJECTED_LISTED kept, the rest counted."""
+
+    def __init__(self) -> None:
+        self.items: list[Rejected] = []
+        self.total = 0
+
+    def add(self, line: int, reason: str) -> None:
+        self.total += 1
+        if len(self.items) < MAX_REJECTED_LISTED:
+            self.items.append(Rejected(line, reason))
+
+    def append(self, rejected: Rejected) -> None:
+        self.add(rejected.line, rejected.reason)
+
+    def listed(self) -> list[Rejected]:
+        """What a report shows: the kept lines, then one line-0 entry counting the rest."""
+        more = self.total - len(self.items)
+        if more <= 0:
+            return list(self.items)
+        return [*self.items, Rejected(0, f"{more:,} more rejected lines (only the first {MAX_REJECTED_LISTED:,} "
+                                         "are listed)")]

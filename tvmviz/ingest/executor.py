@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 
 from tvmviz.errors import TvmvizError
-from tvmviz.ingest.base import LoadResult, Rejected, Source, insert_rows
+from tvmviz.ingest.base import LoadResult, Rejected, RowChecker, Source, insert_rows
 
 GRAPH_JSON = "graph_executor_json"
 GRAPH_DUMP = "debug_graph_dump"
@@ -112,7 +113,7 @@ _OP_RE = re.compile(r'"op"\s*:\s*"([^"]*)"')
 
 def _is_autotvm_line(text: str) -> bool:
     """The first line is one JSON object with AutoTVM's keys: the lead's kind, never ours."""
-    first = text.split("\n", 1)[0].strip()
+    first = text.lstrip().split("\n", 1)[0].strip()
     if not first.startswith("{"):
         return False
     try:
@@ -167,8 +168,14 @@ def _json_text(obj) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+# Graphs, traces and profiles are read whole (one JSON document, or a table held as rows): files
+# over this size are refused before they are read (a real one is a few MB).
+MAX_FILE_BYTES = 128 * 1024**2
+
+
 def _decode(source: Source) -> str:
-    return source.data.decode("utf-8", errors="replace")
+    with open(source.path, "rb") as f:
+        return f.read().decode("utf-8", errors="replace")
 
 
 def _load_json(source: Source):
@@ -176,6 +183,10 @@ def _load_json(source: Source):
         return json.loads(_decode(source))
     except json.JSONDecodeError as exc:
         raise TvmvizError(f"{source.name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise TvmvizError(f"{source.name}: JSON nested too deeply for a TVM graph or profile") from None
+    except ValueError as exc:  # e.g. an integer over Python's digit limit
+        raise TvmvizError(f"{source.name}: not readable JSON ({str(exc)[:80]})") from None
 
 
 def _first_nonempty(*values: str | None) -> str | None:
@@ -188,11 +199,23 @@ def _first_nonempty(*values: str | None) -> str | None:
 @dataclass
 class _Collected:
     rows: list[tuple] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the line of each row, for sources read line by line
     rejected: list[Rejected] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
 
 
+_CHECKS = {"executor_node": RowChecker(SCHEMA[0], _NODE_COLUMNS), "executor_profile": RowChecker(SCHEMA[1], _PROFILE_COLUMNS)}
+
+
 def _finish(con, source: Source, table: str, columns: list[str], got: _Collected, what: str) -> LoadResult:
+    checker, rows = _CHECKS[table], []
+    for k, row in enumerate(got.rows):
+        if problem := checker.problem(row):
+            line = got.lines[k] if k < len(got.lines) else 0
+            got.rejected.append(Rejected(line, f"{what} {k + 1}: {problem}"))
+        else:
+            rows.append(row)
+    got.rows = rows
     if not got.rows:
         detail = ""
         if got.rejected:
@@ -327,7 +350,10 @@ def _profile_row(upload_id, kind, seq, repeat_index, *, node_name=None, func_nam
 
 
 def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    try:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def load_chrome_trace(upload_id: int, source: Source) -> _Collected:
@@ -411,23 +437,23 @@ def load_profile_table(upload_id: int, source: Source) -> _Collected:
         if not m:
             got.rejected.append(Rejected(line_no, "not a row of the debug executor's profile table"))
             continue
-        node_time = float(m.group("time"))
+        try:
+            node_time = float(m.group("time"))
+            measurements = [float(x) for x in (m.group("meas") or "[]")[1:-1].split(",") if x.strip()]
+            common = dict(
+                node_name=m.group("name"), func_name=m.group("op"), node_time_us=node_time,
+                percent=float(m.group("pct")), shape=_ints(m.group("shape")), num_inputs=int(m.group("inputs")),
+                num_outputs=int(m.group("outputs")),
+            )  # fmt: skip
+        except ValueError as exc:  # Measurements(us) not numbers, or a number over Python's digit limit
+            got.rejected.append(Rejected(line_no, f"not a row of numbers: {str(exc)[:80]}"))
+            continue
         if not math.isfinite(node_time) or node_time < 0:
             got.rejected.append(Rejected(line_no, f"Time(us) {m.group('time')!r} is not a finite non-negative number"))
             continue
-        try:
-            measurements = [float(x) for x in (m.group("meas") or "[]")[1:-1].split(",") if x.strip()]
-        except ValueError:
-            reason = f"Measurements(us) {m.group('meas')[:60]!r} is not a list of numbers"
-            got.rejected.append(Rejected(line_no, reason))
-            continue
-        common = dict(
-            node_name=m.group("name"), func_name=m.group("op"), node_time_us=node_time,
-            percent=float(m.group("pct")), shape=_ints(m.group("shape")), num_inputs=int(m.group("inputs")),
-            num_outputs=int(m.group("outputs")),
-        )  # fmt: skip
         for rep, t in enumerate(measurements or [node_time]):
             got.rows.append(_profile_row(upload_id, PROFILE_TABLE, seq, rep, time_us=t, **common))
+            got.lines.append(line_no)
         seq += 1
     return got
 
@@ -451,6 +477,13 @@ def _report_value(cell):
 
 
 def _report_row(upload_id, seq, cells: dict, got: _Collected, where: Rejected) -> None:
+    try:
+        _add_report_row(upload_id, seq, cells, got, where)
+    except (ValueError, OverflowError) as exc:  # a number over Python's digit limit or a float's range
+        got.rejected.append(Rejected(where.line, f"{where.reason}: {str(exc)[:80]}"))
+
+
+def _add_report_row(upload_id, seq, cells: dict, got: _Collected, where: Rejected) -> None:
     name, duration = cells.get("Name"), cells.get("Duration (us)")
     if isinstance(duration, str):
         duration = duration.replace(",", "")
@@ -471,6 +504,7 @@ def _report_row(upload_id, seq, cells: dict, got: _Collected, where: Rejected) -
             return None
 
     extras = {k: v for k, v in cells.items() if k not in _REPORT_KNOWN and v not in (None, "")}
+    got.lines.append(where.line)
     got.rows.append(
         _profile_row(upload_id, PROFILER_REPORT, seq, 0, func_name=name, time_us=float(duration),
                      node_time_us=float(duration), percent=num("Percent", float),
@@ -556,6 +590,10 @@ def _cells(line: str, columns: list[tuple[str, int]]) -> dict[str, str]:
 
 
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
+    size = os.path.getsize(source.path)
+    if size > MAX_FILE_BYTES:
+        raise TvmvizError(f"{source.name}: {size / 1024**2:,.0f} MiB, over the {MAX_FILE_BYTES // 1024**2} MiB limit "
+                          "for a graph JSON, trace or profile (they are read whole)")
     if kind == GRAPH_JSON:
         return _finish(con, source, "executor_node", _NODE_COLUMNS, load_graph_json(upload_id, source), "graph node")
     if kind == GRAPH_DUMP:
@@ -567,7 +605,7 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
         got = load_profile_table(upload_id, source)
         return _finish(con, source, "executor_profile", _PROFILE_COLUMNS, got, "profile table row")
     if kind == PROFILER_REPORT:
-        text_start = source.data.lstrip()[:1]
+        text_start = _decode(source).lstrip()[:1].encode()
         got = load_report_json(upload_id, source) if text_start in (b"{", b"[") else load_report_text(upload_id, source)
         return _finish(con, source, "executor_profile", _PROFILE_COLUMNS, got, "profiler report call")
     raise TvmvizError(f"{source.name}: executor module cannot load kind {kind!r}")

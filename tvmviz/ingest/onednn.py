@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from tvmviz.errors import TvmvizError
 from tvmviz.graph.model import ConvAttrs, workload_key
-from tvmviz.ingest.base import LoadResult, Rejected, Source, insert_rows
+from tvmviz.ingest.base import MAX_LINE_CHARS, LoadResult, Rejected, RejectedList, RowChecker, Source, insert_rows, open_text
 
 KINDS = ("onednn_verbose",)
 
@@ -86,6 +86,9 @@ _COLUMNS = [
     "src_dt", "src_tag", "wei_dt", "wei_tag", "dst_dt", "dst_tag", "src_block", "dst_block",
     "attributes", "aux", "alg", "problem", "dims", *DESC_FIELDS, "time_ms",
 ]  # fmt: skip
+
+
+_CHECK = RowChecker(SCHEMA[0], _COLUMNS)
 
 
 def sniff(head: bytes) -> str | None:
@@ -311,9 +314,14 @@ def _read_info(fields: list[str], line: str, meta: dict[str, str]) -> None:
             meta["onednn_runtime"] = m.group(1).strip()
 
 
-def iter_exec_rows(text: str, upload_id: int, rejected: list[Rejected], meta: dict[str, str]):
-    """Yield one onednn_exec row per valid exec line; append malformed ones to ``rejected``."""
-    for line_no, raw in enumerate(text.split("\n"), start=1):
+def iter_exec_rows(lines, upload_id: int, rejected: list[Rejected], meta: dict[str, str]):
+    """Yield one onednn_exec row per valid exec line of ``lines`` (text lines, or a text file);
+    append malformed ones to ``rejected``."""
+    for line_no, raw in enumerate(lines, start=1):
+        if len(raw) > MAX_LINE_CHARS:
+            if raw.lstrip().startswith(_MARKERS):
+                rejected.append(Rejected(line_no, f"oneDNN line over {MAX_LINE_CHARS:,} characters"))
+            continue
         line = raw.rstrip("\r").strip()
         marker = line.partition(",")[0]
         if marker not in _MARKERS:
@@ -328,9 +336,14 @@ def iter_exec_rows(text: str, upload_id: int, rejected: list[Rejected], meta: di
         if "graph" in fields[1:at]:
             continue  # graph-API partition exec lines: a different record, not a primitive
         try:
-            yield _row(upload_id, line_no, parse_exec_fields(marker, fields[at + 1 :]))
-        except ValueError as exc:
+            row = _row(upload_id, line_no, parse_exec_fields(marker, fields[at + 1 :]))
+        except (ValueError, OverflowError, ArithmeticError) as exc:
             rejected.append(Rejected(line_no, f"oneDNN exec line: {exc}"))
+            continue
+        if problem := _CHECK.problem(row):
+            rejected.append(Rejected(line_no, f"oneDNN exec line: {problem}"))
+            continue
+        yield row
 
 
 _CHUNK = 100_000  # rows per insert: bounds memory on long training logs
@@ -339,24 +352,24 @@ _CHUNK = 100_000  # rows per insert: bounds memory on long training logs
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
     if kind not in KINDS:
         raise TvmvizError(f"{source.name}: onednn module cannot load kind {kind!r}")
-    text = source.data.decode("utf-8", errors="replace")
-    rejected: list[Rejected] = []
+    rejected = RejectedList()
     meta: dict[str, str] = {}
     stored = 0
     chunk: list[tuple] = []
-    for row in iter_exec_rows(text, upload_id, rejected, meta):
-        chunk.append(row)
-        if len(chunk) == _CHUNK:
-            insert_rows(con, "onednn_exec", _COLUMNS, chunk)
-            stored, chunk = stored + len(chunk), []
+    with open_text(source.path) as lines:
+        for row in iter_exec_rows(lines, upload_id, rejected, meta):
+            chunk.append(row)
+            if len(chunk) == _CHUNK:
+                insert_rows(con, "onednn_exec", _COLUMNS, chunk)
+                stored, chunk = stored + len(chunk), []
     if not stored and not chunk:
         detail = ""
-        if rejected:
-            first = rejected[0]
-            detail = f"; {len(rejected)} malformed exec line(s), first at line {first.line}: {first.reason}"
+        if rejected.items:
+            first = rejected.items[0]
+            detail = f"; {rejected.total} malformed exec line(s), first at line {first.line}: {first.reason}"
         raise TvmvizError(f"{source.name}: no valid oneDNN verbose exec line found{detail}")
     insert_rows(con, "onednn_exec", _COLUMNS, chunk)
-    return LoadResult(rows=stored + len(chunk), rejected=rejected, meta=meta)
+    return LoadResult(rows=stored + len(chunk), rejected=rejected.listed(), meta=meta, rejected_total=rejected.total)
 
 
 # ----------------------------------------------------------------------------------------------- queries

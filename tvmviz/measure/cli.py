@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -17,7 +18,9 @@ def add_parsers(subparsers) -> None:
     p = subparsers.add_parser(
         "measure", help="measure layout transforms and conv2d candidates on this CPU with TVM, as AutoTVM records",
         **example("python -m tvmviz measure --graph sample_logs/resnet18/resnet18.onnx --tuning-log sample_logs/resnet18/tuning.log \\\n"
-                  "    --transform-log sample_logs/resnet18/layout_transform.log --transforms missing --kernels 16 --out measured.log"))
+                  "    --transform-log sample_logs/resnet18/layout_transform.log --transforms missing --kernels 16 --out measured.log\n"
+                  "python -m tvmviz measure --graph sample_logs/resnet18/resnet18.onnx --tuning-log sample_logs/resnet18/tuning.log \\\n"
+                  "    --kernels 16 --nodes conv1_1 --rpc-tracker 127.0.0.1:9190 --rpc-key rpi4   # on an RPC device"))
     p.add_argument("--graph", required=True, metavar="MODEL", help="ONNX, graph-executor JSON or tvmviz graph JSON")
     p.add_argument("--tuning-log", action="append", default=[], metavar="LOG",
                    help="AutoTVM records: the candidates whose transforms are needed (repeatable)")
@@ -36,7 +39,14 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--cost-model", choices=("tvm", "true"), default="tvm",
                    help="which transform keys are needed: TVM's graph-tuner keys or the real tensor shapes")
     p.add_argument("--max-sch-num", type=int, default=20, help="candidates kept per workload (as the graph tuner)")
-    p.add_argument("--target", help='TVM target (JSON, e.g. {"kind":"llvm","mcpu":"znver3"}); default: this CPU')
+    p.add_argument("--target", help='TVM target (JSON, e.g. {"kind":"llvm","mcpu":"znver3"}); default: this CPU, '
+                                    "or with --rpc-tracker the device's own -mtriple/-mcpu")
+    p.add_argument("--rpc-tracker", metavar="HOST:PORT",
+                   help="measure on a device registered with TVM's RPC tracker (python -m tvm.exec.rpc_tracker), "
+                        "built here for its target, as AutoTVM's RPCRunner does; default: measure here")
+    p.add_argument("--rpc-key", metavar="KEY", help="the device key its rpc_server registered with (--key)")
+    p.add_argument("--rpc-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to reach the tracker and to get a free device (default 10)")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
     p.set_defaults(func=cmd_measure)
 
@@ -149,18 +159,28 @@ class _Bar:
 
 def cmd_measure(args) -> int:
     from tvmviz.graph.load import load_graph
-    from tvmviz.measure.conv import measure_convs
-    from tvmviz.measure.keys import needed_transform_keys
-    from tvmviz.measure.records import write_log
-    from tvmviz.measure.timing import resolve_target, target_string, tvm_version
-    from tvmviz.measure.transform import measure_transforms
+    from tvmviz.measure.rpc import open_device
 
     if args.trials < 1:
         raise TvmvizError(f"--trials must be at least 1, got {args.trials}")
-    target = resolve_target(_parse_target(args.target))
+    if not args.rpc_timeout > 0:
+        raise TvmvizError(f"--rpc-timeout must be > 0, got {args.rpc_timeout}")
     graph = load_graph(args.graph)
     tuning, transforms = _load_records(args.tuning_log, args.transform_log)
-    summary: dict = {"target": target_string(target), "tvm_version": tvm_version(), "out": args.out}
+    with open_device(args.rpc_tracker, args.rpc_key, _parse_target(args.target), args.rpc_timeout) as device:
+        return _measure(args, graph, tuning, transforms, device)
+
+
+def _measure(args, graph, tuning, transforms, device) -> int:
+    from tvmviz.measure.conv import measure_convs
+    from tvmviz.measure.keys import needed_transform_keys
+    from tvmviz.measure.records import write_log
+    from tvmviz.measure.timing import target_string, tvm_version
+    from tvmviz.measure.transform import measure_transforms
+
+    target = device.target
+    summary: dict = {"target": target_string(target), "tvm_version": tvm_version(), "out": args.out,
+                     "device": device.label}
 
     convs = []
     if args.kernels:
@@ -168,7 +188,7 @@ def cmd_measure(args) -> int:
         bar = _Bar("conv2d candidates", args.json)
         t0 = time.perf_counter()
         try:
-            convs = measure_convs(tasks, args.trials, target, bar)
+            convs = measure_convs(tasks, args.trials, progress=bar, device=device)
         finally:
             bar.close()
         summary["kernels"] = _conv_summary(convs, time.perf_counter() - t0)
@@ -186,7 +206,7 @@ def cmd_measure(args) -> int:
         bar = _Bar("layout transforms", args.json)
         t0 = time.perf_counter()
         try:
-            measured = measure_transforms(keys, target, bar) if keys else []
+            measured = measure_transforms(keys, progress=bar, device=device) if keys else []
         finally:
             bar.close()
         summary["transforms"] = _transform_summary(measured, time.perf_counter() - t0)
@@ -225,7 +245,7 @@ def _print(summary: dict, as_json: bool, note: str | None = None) -> None:
     if as_json:
         print(json.dumps({**summary, **({"note": note} if note else {})}, indent=1))
         return
-    print(f"target {summary['target']} (TVM {summary['tvm_version']})")
+    print(f"target {summary['target']} on {summary['device']} (TVM {summary['tvm_version']})")
     if "kernels" in summary:
         k = summary["kernels"]
         print(f"conv2d: {k['candidates']} candidates in {k['seconds']} s, {k['failed']} failed")

@@ -364,21 +364,24 @@ def _error_text(e: Exception) -> str:
 
 
 def measure_convs(tasks, trials: int = DEFAULT_TRIALS, target=None, progress=None,
-                  policy: TimingPolicy | None = None, seed: int = 0) -> list[ConvMeasurement]:
+                  policy: TimingPolicy | None = None, seed: int = 0, device=None) -> list[ConvMeasurement]:
     """Sweep each task's schedules; ``progress(done, total, label)`` is called per candidate.
 
+    ``device``: a tvmviz.measure.rpc LocalDevice (default, for ``target``) or RemoteDevice.
     A schedule / compile / run failure becomes a record with error_no 1 / 2 / 4 and cost 1e9; a wrong
     result raises TvmvizError (a wrong kernel makes every time meaningless).
     """
+    from tvmviz.measure.rpc import LocalDevice
+
     tvm = import_tvm()
-    target = resolve_target(target)
+    device = device or LocalDevice(target)
     policy = policy or CONV_TIMING
     plans = []
     for t in tasks:
         attrs = conv_attrs(_thawed(t.workload))
         plans.append((t, attrs, sweep(attrs, t.ic_bn, t.oc_bn, trials)))
     total = sum(len(p[2]) for p in plans)
-    dev = tvm.cpu(0)
+    dev = device.dev
     refs: dict = {}
     out: list[ConvMeasurement] = []
     done = 0
@@ -395,7 +398,7 @@ def measure_convs(tasks, trials: int = DEFAULT_TRIALS, target=None, progress=Non
             if progress:
                 progress(done, total, f"{_short(attrs)} {knobs.label()}")
             out.append(_measure_candidate(_thawed(task.workload), attrs, knobs, space.index(knobs), ref,
-                                          (data, kernel, result), target, dev, policy))
+                                          (data, kernel, result), device, policy))
             done += 1
     if progress:
         progress(total, total, "")
@@ -403,9 +406,9 @@ def measure_convs(tasks, trials: int = DEFAULT_TRIALS, target=None, progress=Non
 
 
 def measure_conv(workload, ic_bn: int, oc_bn: int, trials: int = DEFAULT_TRIALS, target=None, progress=None,
-                 policy: TimingPolicy | None = None) -> list[ConvMeasurement]:
+                 policy: TimingPolicy | None = None, device=None) -> list[ConvMeasurement]:
     """The schedule sweep of one workload (list or JSON key) for one (ic_bn, oc_bn)."""
-    return measure_convs([ConvTask.of(workload, ic_bn, oc_bn)], trials, target, progress, policy)
+    return measure_convs([ConvTask.of(workload, ic_bn, oc_bn)], trials, target, progress, policy, device=device)
 
 
 def _short(attrs: ConvAttrs) -> str:
@@ -423,7 +426,7 @@ def compile_candidate(attrs: ConvAttrs, knobs: ConvKnobs, target=None):
     return module
 
 
-def _measure_candidate(workload, attrs, knobs, index, ref, args, target, dev, policy) -> ConvMeasurement:
+def _measure_candidate(workload, attrs, knobs, index, ref, args, device, policy) -> ConvMeasurement:
     tvm = import_tvm()
     t0 = time.perf_counter()
 
@@ -431,6 +434,7 @@ def _measure_candidate(workload, attrs, knobs, index, ref, args, target, dev, po
         return ConvMeasurement(workload, knobs, index, (FAILED_COST,), error_no, time.perf_counter() - t0, time.time(),
                                f"{stage}: {_error_text(e)}")
 
+    dev = device.dev
     try:
         func = conv_primfunc(attrs, knobs)
     except TvmvizError:
@@ -438,10 +442,11 @@ def _measure_candidate(workload, attrs, knobs, index, ref, args, target, dev, po
     except Exception as e:  # noqa: BLE001 - a schedule TVM refuses is a failed trial
         return failed(1, "schedule", e)
     try:
-        module = tvm.compile(tvm.IRModule({"main": func}), target=target).mod
-        module["main"]
+        executable = tvm.compile(tvm.IRModule({"main": func}), target=device.target)
+        module = None if device.remote else device.load(executable, "main")  # the local JIT is compiling too
     except Exception as e:  # noqa: BLE001
         return failed(2, "compile", e)
+    module = module or device.load(executable, "main")
     try:
         module["main"](*args)
     except Exception as e:  # noqa: BLE001

@@ -6,7 +6,8 @@ fused into one loop (``topi.generic.schedule_injective``): no threads, no explic
 numbers are comparable with the graph tuner's own logs.
 
 Speed comes from compiling many transforms as one module (one ``tvm.compile`` per batch of distinct
-keys) and timing them in-process with an adaptive ``number``; measuring is serial.
+keys), compiling the next batch on a second core while this one is timed, and timing in-process (or on
+the RPC device) with an adaptive ``number``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tvmviz.errors import TvmvizError
-from tvmviz.measure.timing import TRANSFORM_TIMING, TimingPolicy, import_tvm, resolve_target, time_function
+from tvmviz.measure.timing import TRANSFORM_TIMING, TimingPolicy, import_tvm, time_function
 from tvmviz.records import FAILED_COST, TransformRecord
 
 _LAYOUT = re.compile(r"^NCHW(?:([1-9][0-9]*)c)?$")
-DEFAULT_BATCH = 64  # functions per compiled module: compile cost grows with it, per-call overhead shrinks
+DEFAULT_BATCH = 32  # functions per module: fewer compiles and uploads, but timing waits for the first one
+# Batches compiled ahead on their own threads. One: the LLVM JIT (~80 ms per function) keeps one core and the
+# timing the other; two compile threads made a shared 2-core machine slower and the timings noisier.
+COMPILE_AHEAD = 1
 
 
 @dataclass(frozen=True)
@@ -142,56 +146,84 @@ def check_transform_output(key: TransformKey, data: np.ndarray, got: np.ndarray)
         )
 
 
-def _compile(funcs: dict, target):
-    tvm = import_tvm()
-    return tvm.compile(tvm.IRModule(funcs), target=target).mod
-
-
-def _compile_batch(batch: list, target) -> tuple[dict, dict]:
+def _compile_batch(batch: list, device) -> tuple[dict, dict]:
     """{index: module holding f"lt{index}"}, {index: error text}; a failing batch is split to find the culprit."""
+    tvm = import_tvm()
     funcs = {f"lt{i}": transform_primfunc(key, f"lt{i}") for i, key in batch}
     try:
-        module = _compile(funcs, target)
-        module[f"lt{batch[0][0]}"]  # the LLVM JIT runs on first lookup: charge it to compiling
-        return {i: module for i, _ in batch}, {}
+        executable = tvm.compile(tvm.IRModule(funcs), target=device.target)
     except Exception as e:  # noqa: BLE001 - TVM raises many types; isolate the bad key below
         if len(batch) == 1:
             return {}, {batch[0][0]: f"compile failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e}"}
-    half = len(batch) // 2
-    mods, errs = _compile_batch(batch[:half], target)
-    mods2, errs2 = _compile_batch(batch[half:], target)
-    return {**mods, **mods2}, {**errs, **errs2}
+        half = len(batch) // 2
+        mods, errs = _compile_batch(batch[:half], device)
+        mods2, errs2 = _compile_batch(batch[half:], device)
+        return {**mods, **mods2}, {**errs, **errs2}
+    return {i: executable for i, _ in batch}, {}
+
+
+def _load(compiled: tuple, batch: list, device) -> tuple[dict, dict]:
+    """The compiled batch as modules on the device (one upload per batch for a remote one)."""
+    executables, errors = compiled
+    modules: dict = {}
+    for ex in {id(e): e for e in executables.values()}.values():
+        first = next(i for i, e in executables.items() if e is ex)
+        module = device.load(ex, f"lt{first}")
+        modules.update({i: module for i, e in executables.items() if e is ex})
+    return modules, errors
 
 
 def measure_transforms(keys, target=None, progress=None, policy: TimingPolicy | None = None,
-                       batch_size: int = DEFAULT_BATCH, check: bool = True, seed: int = 0) -> list[TransformMeasurement]:
+                       batch_size: int = DEFAULT_BATCH, check: bool = True, seed: int = 0,
+                       device=None, overlap: bool = True) -> list[TransformMeasurement]:
     """Measure each distinct key once, in the order given; duplicates are measured once.
 
-    ``progress(done, total, label)`` is called before each key and once at the end. A key whose
-    compile or run fails gets error_no 2 / 4 and cost 1e9; a wrong result raises TvmvizError.
+    ``device``: a tvmviz.measure.rpc LocalDevice (default, for ``target``) or RemoteDevice. With ``overlap``
+    the next batch compiles on a second thread while this one is timed (TVM's compiler releases the GIL), so
+    compiling and timing overlap on two cores. ``progress(done, total, label)`` is called before each key and once
+    at the end. A key whose compile or run fails gets error_no 2 / 4 and cost 1e9; a wrong result raises
+    TvmvizError.
     """
-    tvm = import_tvm()
-    target = resolve_target(target)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tvmviz.measure.rpc import LocalDevice
+
+    import_tvm()
+    device = device or LocalDevice(target)
     policy = policy or TRANSFORM_TIMING
     unique = list(dict.fromkeys(TransformKey.of(k) if not isinstance(k, TransformKey) else k for k in keys))
-    dev = tvm.cpu(0)
     rng = np.random.default_rng(seed)
     out: list[TransformMeasurement] = []
     total = len(unique)
-    for start in range(0, total, max(1, batch_size)):
-        chunk = list(enumerate(unique[start:start + batch_size], start))
-        if progress:
-            progress(start, total, f"compiling {len(chunk)} transforms")
+    chunks = [list(enumerate(unique[start:start + batch_size], start)) for start in range(0, total, max(1, batch_size))]
+
+    def compile_chunk(chunk):
         t0 = time.perf_counter()
-        modules, errors = _compile_batch(chunk, target)
-        compile_share = (time.perf_counter() - t0) / len(chunk)
-        for i, key in chunk:
+        compiled = _compile_batch(chunk, device)
+        if not device.remote:  # JIT on the compile thread too; a remote session is used from one thread
+            compiled = _load(compiled, chunk, device)
+        return compiled, time.perf_counter() - t0
+
+    ahead = COMPILE_AHEAD if overlap else 0
+    with ThreadPoolExecutor(max_workers=max(1, ahead), thread_name_prefix="tvmviz-compile") as pool:
+        pending = {n: pool.submit(compile_chunk, chunks[n]) for n in range(min(ahead, len(chunks)))}
+        for n, chunk in enumerate(chunks):
             if progress:
-                progress(i, total, key.label())
-            if i in errors:
-                out.append(TransformMeasurement(key, (FAILED_COST,), 2, compile_share, time.time(), error=errors[i]))
-                continue
-            out.append(_measure_one(modules[i], f"lt{i}", key, dev, policy, check, rng, compile_share))
+                progress(chunk[0][0], total, f"compiling {len(chunk)} transforms")
+            compiled, seconds = pending.pop(n).result() if overlap else compile_chunk(chunk)
+            if overlap and n + ahead < len(chunks):
+                pending[n + ahead] = pool.submit(compile_chunk, chunks[n + ahead])
+            t0 = time.perf_counter()
+            modules, errors = _load(compiled, chunk, device) if device.remote else compiled
+            compile_share = (seconds + time.perf_counter() - t0) / len(chunk)
+            for i, key in chunk:
+                if progress:
+                    progress(i, total, key.label())
+                if i in errors:
+                    out.append(TransformMeasurement(key, (FAILED_COST,), 2, compile_share, time.time(),
+                                                    error=errors[i]))
+                    continue
+                out.append(_measure_one(modules[i], f"lt{i}", key, device.dev, policy, check, rng, compile_share))
     if progress:
         progress(total, total, "")
     return out

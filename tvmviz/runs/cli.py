@@ -22,7 +22,7 @@ def cmd_runs(args) -> int:
     from tvmviz.runs import list_runs
     from tvmviz.store import Store
 
-    store = Store.open(args.db)
+    store = Store.open_for_reading(args.db)
     try:
         runs = list_runs(store)
     finally:

@@ -76,16 +76,16 @@ def _share(con, run_id: int, upload_id: int) -> None:
 
 
 def placements(paths, label=None, uploader=None, run_id=None):
-    """One Placement per folder or zip among ``paths`` (a batch each), one for the single files."""
+    """One Placement per folder or zip among ``paths`` (a batch each), one for the single files:
+    ``placement(path, zipped)`` for each file as it is read."""
     if run_id is not None:
         given = Placement.into(run_id)
-        return lambda path, items: given
+        return lambda path, zipped: given
     single = Placement(label, uploader)
     batches: dict[str, Placement] = {}
 
-    def placement(path, items) -> Placement:
+    def placement(path, zipped: bool) -> Placement:
         path = Path(path)
-        zipped = len(items) > 1 or (items and items[0].name != str(path) and not path.is_dir())
         if not (path.is_dir() or zipped):
             return single
         return batches.setdefault(str(path), Placement(label, uploader, batch=True, name=path.name))

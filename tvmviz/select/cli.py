@@ -130,7 +130,7 @@ def _run_inputs(args):
     if args.graph or args.tuning_log or args.transform_log:
         raise TvmvizError("--run reads the run's own model and logs: leave out --graph, --tuning-log and "
                           "--transform-log")
-    store = Store.open(args.db)
+    store = Store.open_for_reading(args.db)
     try:
         run = resolve_run(store, args.run)
         sources = [resolve_run(store, c) for c in args.cost_source]

@@ -181,9 +181,11 @@ class Problem:
         k, t = self.evaluate(assignment)
         return k + t
 
-    def factors(self) -> tuple[dict, dict]:
-        """The objective as unary vectors per conv and pairwise matrices per (u, v), u < v."""
-        unary = {c: np.array(self.kernel[c], dtype=float) for c in self.convs}
+    def factors(self, kernel: bool = True) -> tuple[dict, dict]:
+        """The objective as unary vectors per conv and pairwise matrices per (u, v), u < v.
+        ``kernel=False``: the unary vectors hold only the transforms a conv pays to itself."""
+        unary = {c: np.array(self.kernel[c], dtype=float) if kernel else np.zeros(len(self.kernel[c]))
+                 for c in self.convs}
         pairwise: dict = {}
         for t in self.terms():
             u, v, m = t.src_var, t.dst_var, t.table.costs
@@ -327,6 +329,21 @@ def _check_names(graph, convs, opts):
                                   + ", ".join(list(names)[:12]) + (" ..." if len(names) > 12 else ""))
 
 
+def rank_records(records, cost_model: str = "tvm") -> list:
+    """One workload's records (in log order) as _fetch_cfg ranks them: the best record per (ic_bn, oc_bn) by
+    costs[0] (strict <), stably sorted by it (first-seen order on ties); the ``true`` model skips failed ones."""
+    winners: dict = {}
+    for rec in records:
+        if rec.ic_bn is None or rec.oc_bn is None or not rec.costs:
+            continue
+        if cost_model == "true" and rec.failed:
+            continue
+        pair = (rec.ic_bn, rec.oc_bn)
+        if pair not in winners or rec.cost0 < winners[pair].cost0:
+            winners[pair] = rec
+    return sorted(winners.values(), key=lambda r: r.cost0)
+
+
 def _candidates(graph, convs, tuning, opts) -> dict:
     """_fetch_cfg: best record per (ic_bn, oc_bn) by costs[0] (strict <), stable sort, top max_sch_num."""
     by_workload: dict = {}
@@ -339,16 +356,7 @@ def _candidates(graph, convs, tuning, opts) -> dict:
         node = graph.nodes[c]
         wkey = node.conv.workload_key()
         if wkey not in cache:
-            winners: dict = {}
-            for rec in by_workload.get(wkey, ()):
-                if rec.ic_bn is None or rec.oc_bn is None or not rec.costs:
-                    continue
-                if opts.cost_model == "true" and rec.failed:
-                    continue
-                pair = (rec.ic_bn, rec.oc_bn)
-                if pair not in winners or rec.cost0 < winners[pair].cost0:
-                    winners[pair] = rec
-            cache[wkey] = sorted(winners.values(), key=lambda r: r.cost0)  # stable: first-seen order on ties
+            cache[wkey] = rank_records(by_workload.get(wkey, ()), opts.cost_model)
         ranked = cache[wkey]
         if not ranked:
             valid = " valid" if opts.cost_model == "true" and by_workload.get(wkey) else ""
@@ -451,12 +459,16 @@ class _TransformBuilder:
         shapes = [shape_of(c) for c in srcs]
         src_layouts = [c.out_layout for c in srcs]
         dst_layouts = [dst_layout_of(c) for c in dsts]
-        costs = np.zeros((len(srcs), len(dsts)))
-        strong = np.zeros(costs.shape, dtype=bool)
-        source = np.zeros(costs.shape, dtype=np.int8)
-        for a, (shape, sl) in enumerate(zip(shapes, src_layouts)):
-            for b, dl in enumerate(dst_layouts):
-                costs[a, b], strong[a, b], source[a, b] = self.entry(shape, sl, dl, dtype)
+        # An entry depends only on (shape, source layout) x destination layout: price each distinct pair once.
+        rows = {k: i for i, k in enumerate(dict.fromkeys(zip(shapes, src_layouts)))}
+        cols = {k: i for i, k in enumerate(dict.fromkeys(dst_layouts))}
+        small = np.array([[self.entry(shape, sl, dl, dtype) for dl in cols] for shape, sl in rows], dtype=object)
+        ri = np.array([rows[k] for k in zip(shapes, src_layouts)], dtype=np.intp)
+        ci = np.array([cols[k] for k in dst_layouts], dtype=np.intp)
+        pick = np.ix_(ri, ci)
+        costs = np.array(small[..., 0], dtype=float).reshape(len(rows), len(cols))[pick]
+        strong = np.array(small[..., 1], dtype=bool).reshape(len(rows), len(cols))[pick]
+        source = np.array(small[..., 2], dtype=np.int8).reshape(len(rows), len(cols))[pick]
         return TransformTable(src, dst, costs, strong, source, shapes, src_layouts, dst_layouts)
 
     def build(self) -> None:

@@ -42,6 +42,7 @@ class _Clique:
     children: list
     parent: int | None = None
     up: np.ndarray | None = None  # message to the parent, over scope[1:]
+    total: np.ndarray | None = None  # psi + the children's messages, over scope
     down: np.ndarray | None = None  # message from the parent, over scope[1:]
 
 
@@ -54,11 +55,15 @@ def _expand(vars_f: tuple, table: np.ndarray, scope: tuple) -> np.ndarray:
 class CliqueTree:
     """Min-sum clique tree of the objective; ``marginals`` are exact min-marginals."""
 
-    def __init__(self, unary: dict, pairwise: dict, order: list):
+    def __init__(self, unary: dict, pairwise: dict, order: list, factors: tuple = (), marginals: bool = True):
+        """``factors``: more (vars, table) terms of any arity, e.g. a variable joined to many convs.
+        ``marginals=False``: only decoding follows, so each clique's own factors are not kept apart (one pass
+        less over the tables)."""
         self.unary, self.pairwise, self.order = unary, pairwise, order
         self.sizes = {v: len(u) for v, u in unary.items()}
         pos = {v: i for i, v in enumerate(order)}
-        factors = [((v,), u) for v, u in unary.items()] + [((a, b), m) for (a, b), m in pairwise.items()]
+        factors = ([((v,), u) for v, u in unary.items()] + [((a, b), m) for (a, b), m in pairwise.items()]
+                   + list(factors))
         bucket: dict = {v: [] for v in order}
         for vars_f, table in factors:
             bucket[min(vars_f, key=pos.__getitem__)].append((vars_f, table))
@@ -74,12 +79,16 @@ class CliqueTree:
             shape = tuple(self.sizes[x] for x in scope)
             psi = np.zeros(shape)
             for vars_f, table in bucket[v]:
-                psi = psi + _expand(vars_f, table, scope)
+                psi += _expand(vars_f, table, scope)  # in place: these tables can be large
             clique = _Clique(v, scope, psi, list(incoming[v]))
             total = psi
-            for c in clique.children:
-                ch = self.cliques[c]
-                total = total + _expand(ch.scope[1:], ch.up, scope)
+            for i, c in enumerate(clique.children):
+                msg = _expand(self.cliques[c].scope[1:], self.cliques[c].up, scope)
+                if i == 0 and marginals:
+                    total = psi + msg  # a new array: psi stays as it is for calibrate
+                else:
+                    total += msg
+            clique.total = total
             clique.up = total.min(axis=0)
             if len(scope) > 1:
                 clique.parent = scope[1]  # the first of the rest to be eliminated
@@ -87,12 +96,9 @@ class CliqueTree:
             self.cliques[v] = clique
 
     @staticmethod
-    def max_table(unary: dict, pairwise: dict, order: list) -> int:
+    def max_table(unary: dict, pairwise: dict, order: list, scopes: tuple = ()) -> int:
         """Largest clique table VE would build with this order (symbolic elimination)."""
-        nbrs = {v: set() for v in unary}
-        for a, b in pairwise:
-            nbrs[a].add(b)
-            nbrs[b].add(a)
+        nbrs = _neighbours(unary, pairwise, scopes)
         eliminated: set = set()
         worst = 1
         for v in order:
@@ -151,22 +157,41 @@ class CliqueTree:
         assign: dict = {}
         for v in reversed(self.order):
             cl = self.cliques[v]
-            total = cl.psi
-            for c in cl.children:
-                ch = self.cliques[c]
-                total = total + _expand(ch.scope[1:], ch.up, cl.scope)
             idx = (slice(None),) + tuple(assign[x] for x in cl.scope[1:])
-            assign[v] = int(np.argmin(total[idx]))
+            assign[v] = int(np.argmin(cl.total[idx]))
         return assign
 
+    def decode_given(self, var: int) -> tuple[np.ndarray, dict]:
+        """For each value of ``var`` (eliminated last, so the root of its tree): the best total with var at
+        that value, and the assignment reaching it (var -> array over var's values), all at once."""
+        n = self.sizes[var]
+        best = self.cliques[var].total.reshape(n) + sum(
+            float(self.cliques[r].up) for r in self.order if self.cliques[r].parent is None and r != var)
+        assign: dict = {var: np.arange(n)}
+        for v in reversed(self.order):
+            if v == var:
+                continue
+            cl = self.cliques[v]
+            total = cl.total
+            if len(cl.scope) == 1:
+                assign[v] = np.full(n, int(np.argmin(total)))
+            else:
+                assign[v] = np.argmin(total[(slice(None),) + tuple(assign[x] for x in cl.scope[1:])], axis=0)
+        return best, assign
 
-def elimination_order(unary: dict, pairwise: dict) -> list:
-    """Greedy min-fill (ties: smaller table, then node index)."""
+
+def _neighbours(unary: dict, pairwise: dict, scopes: tuple = ()) -> dict:
     nbrs = {v: set() for v in unary}
-    for a, b in pairwise:
-        nbrs[a].add(b)
-        nbrs[b].add(a)
-    remaining = set(unary)
+    for scope in list(pairwise) + list(scopes):
+        for a in scope:
+            nbrs[a].update(x for x in scope if x != a)
+    return nbrs
+
+
+def elimination_order(unary: dict, pairwise: dict, scopes: tuple = (), last: tuple = ()) -> list:
+    """Greedy min-fill (ties: smaller table, then node index); the vars in ``last`` go last, in that order."""
+    nbrs = _neighbours(unary, pairwise, scopes)
+    remaining = set(unary) - set(last)
     order = []
     while remaining:
         best, best_key = None, None
@@ -185,7 +210,7 @@ def elimination_order(unary: dict, pairwise: dict) -> list:
             nbrs[x].discard(best)
         remaining.discard(best)
         order.append(best)
-    return order
+    return order + list(last)
 
 
 def clique_tree(problem: Problem, forced: dict | None = None):

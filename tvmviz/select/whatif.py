@@ -13,6 +13,10 @@ from tvmviz.select.api import Selection, select
 from tvmviz.select.options import SelectOptions
 
 _PREFIX = "s1"
+# Limits of a scenario read from a link, checked before the work: a real one is a few hundred bytes.
+MAX_LINK_CHARS = 16 * 1024
+MAX_SCENARIO_BYTES = 256 * 1024
+MAX_SCENARIO_DEPTH = 4  # {"o": {node: {"8x16": seconds}}} is 3
 
 
 @dataclass(frozen=True)
@@ -87,17 +91,48 @@ class Scenario:
 
     @classmethod
     def from_string(cls, text: str) -> "Scenario":
+        """Decode a link's scenario; its size is checked before decompression and its nesting
+        before parsing (a link is anyone's text)."""
         if not text.startswith(_PREFIX):
             raise TvmvizError("scenario: not a tvmviz scenario string")
+        if len(text) > MAX_LINK_CHARS:
+            raise TvmvizError(f"scenario: {len(text):,} characters, over the {MAX_LINK_CHARS:,}-character limit of a link")
         body = text[len(_PREFIX):]
         try:
-            raw = zlib.decompress(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)), bufsize=1 << 16)
-            if len(raw) > 1 << 20:
-                raise ValueError("too large")
+            packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            inflater = zlib.decompressobj()
+            raw = inflater.decompress(packed, MAX_SCENARIO_BYTES + 1)
+            if len(raw) > MAX_SCENARIO_BYTES or inflater.unconsumed_tail:
+                raise TvmvizError(f"scenario: decompresses to over the {MAX_SCENARIO_BYTES:,}-byte limit")
+            depth = _nesting(raw)
+            if depth > MAX_SCENARIO_DEPTH:
+                raise TvmvizError(f"scenario: nested {depth} deep, over the limit of {MAX_SCENARIO_DEPTH}")
             data = json.loads(raw)
         except (ValueError, zlib.error) as e:
             raise TvmvizError(f"scenario: cannot decode ({e})") from None
         return cls.from_json(data)
+
+
+def _nesting(raw: bytes) -> int:
+    """Deepest [ / { nesting of a JSON text, brackets inside strings not counted."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def _pair(k) -> tuple[int, int]:

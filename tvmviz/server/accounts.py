@@ -150,15 +150,17 @@ class Gone(TvmvizError):
     """The upload does not exist (any more) (HTTP 404)."""
 
 
-def ingest_file_as(store, who: Identity, path, name: str, label: str | None = None, kind: str | None = None):
+def ingest_file_as(store, who: Identity, path, name: str, label: str | None = None, kind: str | None = None,
+                   run=None):
     """Ingest one file with ``who`` as the uploader, and audit every stored upload."""
-    reports = store.ingest_file(path, name, label=label, uploader=who.name, kind=kind)
+    reports = store.ingest_file(path, name, label=label, uploader=who.name, kind=kind, run=run)
     _audit_reports(store, who, reports)
     return reports
 
 
-def ingest_bytes_as(store, who: Identity, name: str, data: bytes, label: str | None = None, kind: str | None = None):
-    reports = store.ingest_bytes(name, data, label=label, uploader=who.name, kind=kind)
+def ingest_bytes_as(store, who: Identity, name: str, data: bytes, label: str | None = None, kind: str | None = None,
+                    run=None):
+    reports = store.ingest_bytes(name, data, label=label, uploader=who.name, kind=kind, run=run)
     _audit_reports(store, who, reports)
     return reports
 
@@ -170,11 +172,39 @@ def _audit_reports(store, who, reports) -> None:
                                                                 "via": who.via})
 
 
-def delete_as(store, who: Identity, upload_id: int) -> None:
-    """Delete an upload if ``who`` owns it or is an admin; Gone / Forbidden otherwise."""
+def _upload(store, upload_id: int):
     upload = next((u for u in store.uploads() if u.upload_id == upload_id), None)
     if upload is None:
         raise Gone(f"upload {upload_id} does not exist (deleted already?)")
+    return upload
+
+
+def move_as(store, who: Identity, upload_id: int, run_id: int) -> None:
+    """Move an upload to another run if ``who`` owns it or is an admin."""
+    from tvmviz.runs import move_upload
+
+    upload = _upload(store, upload_id)
+    if not may_change(who, upload.uploader):
+        raise Forbidden(f"upload {upload_id} belongs to {upload.uploader or 'nobody'}: only its owner or an admin "
+                        "may move it")
+    move_upload(store, upload_id, run_id)
+    audit(store.con, who.name, "move", upload_id, {"from_run": upload.run_id, "to_run": run_id, "via": who.via})
+
+
+def rename_as(store, who: Identity, run, label: str) -> None:
+    """Rename a run if ``who`` started it or is an admin."""
+    from tvmviz.runs import rename_run
+
+    if not may_change(who, run.uploader):
+        raise Forbidden(f"run {run.run_id} was started by {run.uploader or 'nobody'}: only they or an admin may "
+                        "rename it")
+    rename_run(store, run.run_id, label)
+    audit(store.con, who.name, "rename", None, {"run": run.run_id, "from": run.label, "to": label, "via": who.via})
+
+
+def delete_as(store, who: Identity, upload_id: int) -> None:
+    """Delete an upload if ``who`` owns it or is an admin; Gone / Forbidden otherwise."""
+    upload = _upload(store, upload_id)
     if not may_change(who, upload.uploader):
         raise Forbidden(f"upload {upload_id} belongs to {upload.uploader or 'nobody'}: only its owner or an admin "
                         "may delete it")

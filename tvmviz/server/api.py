@@ -6,6 +6,10 @@
   valid token; 411 without a Content-Length; 413 over the size limit (checked before the body is read).
 - ``GET /api/v1/uploads``: ``[{"upload_id", "uploader", "label", "kind", "rows", "sha256", "run_id"}]``.
 - ``DELETE /api/v1/uploads/{id}``: 204 for the owner or an admin, 403 for others, 404 if gone.
+- ``GET /api/v1/runs``: what ``tvmviz runs --json`` prints.
+- ``GET /api/v1/runs/{id}/selection?solver=dp|pbqp|exact&s=SCENARIO`` (optional ``estimate=1``): the object
+  ``tvmviz select --format json`` prints for the run, under the What-if scenario string of a shared link;
+  404 for an unknown run, 422 when the run cannot be selected (what it lacks is in the message).
 
 Store work runs in worker threads on its own cursor of the process's one connection, so the dashboard
 stays responsive while a large upload is ingested.
@@ -25,7 +29,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tvmviz.errors import TvmvizError
+from tvmviz.runs import list_runs, resolve_run, run_inputs
+from tvmviz.runs.catalog import run_exists
 from tvmviz.server import accounts
+from tvmviz.server.accounts import Gone
 from tvmviz.store import process_store
 
 
@@ -81,17 +88,18 @@ def routes(settings: ApiSettings) -> list[Route]:
         if upload is None or isinstance(upload, str):
             return _error(400, "no 'file' field in the form")
         label = form.get("label") or None
-        run_id = form.get("run") or None
-        if run_id is not None:
-            return _error(400, "uploading into a named run is not available on this server yet; "
-                               "upload without 'run' (files join their run by label and workloads)")
+        run_name = form.get("run") or None
+        try:
+            run_id = await run(lambda store: resolve_run(store, run_name)) if run_name else None
+        except TvmvizError as e:
+            return _error(404, str(e))
         tmp = tempfile.mkdtemp(prefix="tvmviz-api-")
         try:
             name = _safe_name(upload.filename)
             path = os.path.join(tmp, "upload")
             with open(path, "wb") as out:
                 shutil.copyfileobj(upload.file, out, 1 << 20)
-            reports = await run(lambda store: accounts.ingest_file_as(store, who, path, name, label=label))
+            reports = await run(lambda store: accounts.ingest_file_as(store, who, path, name, label=label, run=run_id))
         finally:
             await upload.close()
             shutil.rmtree(tmp, ignore_errors=True)
@@ -126,7 +134,41 @@ def routes(settings: ApiSettings) -> list[Route]:
             return _error(400, str(e))
         return Response(status_code=204)
 
+    async def list_runs_route(request: Request) -> Response:
+        if await identity(request) is None:
+            return _error(401, "a valid API token is needed: Authorization: Bearer TOKEN")
+        return JSONResponse(await run(lambda store: [r.to_json() for r in list_runs(store)]))
+
+    async def run_selection(request: Request) -> Response:
+        if await identity(request) is None:
+            return _error(401, "a valid API token is needed: Authorization: Bearer TOKEN")
+        run_id = int(request.path_params["run_id"])
+        solver = request.query_params.get("solver") or "dp"
+        if solver not in ("dp", "pbqp", "exact"):
+            return _error(400, f"solver {solver!r}: choose dp, pbqp or exact")
+        scenario = request.query_params.get("s") or ""
+        estimate = request.query_params.get("estimate", "") in ("1", "true", "yes")
+
+        def selection(store):
+            from tvmviz.select import Scenario, SelectOptions, select
+
+            if not run_exists(store.con, run_id):
+                raise Gone(f"run {run_id} does not exist")
+            graph, tuning, transforms, _ = run_inputs(store, run_id)
+            opts = SelectOptions(solver=solver, estimate_transforms=estimate)
+            if scenario:
+                opts = Scenario.from_string(scenario).options(opts)
+            return select(graph, tuning, transforms, opts).to_json()
+        try:
+            return JSONResponse(await run(selection))
+        except Gone as e:
+            return _error(404, str(e))
+        except TvmvizError as e:
+            return _error(422, str(e))
+
     return [
+        Route("/api/v1/runs", list_runs_route, methods=["GET"]),
+        Route("/api/v1/runs/{run_id:int}/selection", run_selection, methods=["GET"]),
         Route("/api/v1/uploads", post_upload, methods=["POST"]),
         Route("/api/v1/uploads", list_uploads, methods=["GET"]),
         Route("/api/v1/uploads/{upload_id:int}", delete_upload, methods=["DELETE"]),
