@@ -5,13 +5,15 @@ takes for the same number of kernels in isolation, in the same run.
 
 Records: sample_logs/measured (tvmviz measure on this project's machine type). Goal: all 5 plans built,
 checked and measured in under 60 s on 2 cores. The baseline sweeps one schedule per (conv, ic_bn, oc_bn)
-of every plan (5 x 20 kernels), as ``tvmviz measure --trials 1`` would. The machine may be shared:
-times are wall-clock; rerun to compare.
+of every plan (5 x 20 kernels), as ``tvmviz measure --trials 1`` would. Kernels are compiled once for
+all plans (tvmviz.build.kernels), split over the cores; the bench starts cold (a new process). The machine
+may be shared: times are wall-clock, the load average is printed beside them; rerun to compare.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +35,7 @@ def main() -> int:
     from tvmviz.select.cli import load_records
 
     allow_all_cores()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     measured = ROOT / "sample_logs" / "measured"
     graph = load_graph(R18 / "resnet18.onnx")
     tuning, transforms = load_records([str(measured / "tuning.log")], [str(measured / "layout_transform.log")])
@@ -51,10 +54,14 @@ def main() -> int:
     for p in report.plans:
         print(f"{p.plan:<14} {p.predicted_s * 1e3:>12.3f} {p.measured_s * 1e3:>12.3f} "
               f"{(p.measured_1t_s or 0) * 1e3:>12.3f} {p.build_s:>8.2f}")
+    calls = sum(len(p.layers) + sum(t.measured_s is not None for t in p.transforms) for p in report.plans)
+    print(f"compiling: {report.kernels} distinct kernels for {calls} conv / transform calls, "
+          f"{report.compile_s:.1f} s with the plans' other ops")
     print(f"run-plan, {len(plans)} plans built + checked + measured (R={args.repeat}, N and 1 thread): "
           f"{t_plans:.1f} s (goal < 60 s)")
     print(f"tvmviz measure, the same {len(tasks)} kernels in isolation (1 schedule each): {t_isolated:.1f} s")
     print(f"ratio run-plan / isolated: {t_plans / t_isolated:.2f}")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

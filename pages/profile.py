@@ -21,6 +21,9 @@ if not exec_graphs:
     st.stop()
 names = {u.upload_id: f"{u.upload_id}: {u.file_name.rsplit('/', 1)[-1]}" for u in store.uploads()}
 exec_upload = st.selectbox("Built graph", exec_graphs, format_func=names.get)
+run_plans = set(analysis.of("tvmviz_run_plan"))
+# a Reality check result is its own profile; several in a run name the same convs, so never mix them
+profiles = (exec_upload,) if exec_upload in run_plans else tuple(i for i in profiles if i not in run_plans)
 cmp = profile_comparison(store.con, graph, sel, exec_upload, profiles)
 layers = cmp.layers
 if layers.empty:

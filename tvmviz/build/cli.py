@@ -50,27 +50,30 @@ def plan_inputs(args):
             raise TvmvizError("give either --graph/--tuning-log/--transform-log or --db/--run, not both")
         if not (args.db and args.run):
             raise TvmvizError("--db and --run go together: --db PATH --run RUN")
-        return _stored_run_inputs(args.db, args.run)
+        return stored_run_inputs(args.db, args.run, say=lambda text: print(text, file=sys.stderr))
     if not args.graph or not args.tuning_log:
         raise TvmvizError("give --graph MODEL and --tuning-log LOG (or --db PATH --run RUN)")
     tuning, transforms = load_records(args.tuning_log, args.transform_log)
     return args.graph, load_graph(args.graph), tuning, transforms
 
 
-def _stored_run_inputs(db: str, run: str):
-    """A stored run's ONNX model (its kept raw file), graph and records of its own machine."""
+def stored_run_inputs(db: str, run, cost_sources=(), say=None):
+    """A stored run's ONNX model (its kept raw file, copied to a temporary file the caller deletes), graph
+    and records of its own machine (and of the cost-source runs, as the dashboard adds them)."""
     from tvmviz.runs import resolve_run, run_inputs
     from tvmviz.store import Store
 
     store = Store.open_for_reading(db)  # a snapshot while a server holds the database
     try:
-        graph, tuning, transforms, info = run_inputs(store, resolve_run(store, run))
+        run_id = resolve_run(store, run)
+        graph, tuning, transforms, info = run_inputs(store, run_id, cost_sources)
         kind = next(u.kind for u in store.uploads() if u.upload_id == info.run.model_upload)
         model = store.raw_file(info.run.model_upload)
         if kind != "onnx_model" or model is None:
             raise TvmvizError(f"{info.run.name()}: its model is a {kind} upload without a kept ONNX file; building "
                               "a plan needs the ONNX model (upload it to the run, or use --graph MODEL.onnx)")
-        print(f"{info.run.name()}: {info.summary()}", file=sys.stderr)
+        if say:
+            say(f"{info.run.name()}: {info.summary()}")
         local = tempfile.NamedTemporaryFile(suffix=".onnx", delete=False)  # the snapshot goes away on close
         with local, open(model, "rb") as f:
             shutil.copyfileobj(f, local)

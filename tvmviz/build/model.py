@@ -1,10 +1,11 @@
 """An ONNX model and a layout plan -> a Relax module that runs the plan, as TVM's AlterOpLayout would.
 
 Each conv2d becomes ``conv2d_NCHWc`` with the plan's (ic_bn, oc_bn) and its record's schedule
-(``tvmviz.measure.conv``: TVM 0.19's x86 template on s_tir), called through ``call_tir`` as its own
-kernel; every layout change is ``tvmviz.measure.transform``'s kernel, the one the transform costs were
-measured with. Both are kept out of fusion (op_pattern opaque) so each is timed as the kernel that was
-predicted. Other ops run in the layout they receive (elementwise, pools, channel concat in NCHW[x]c);
+(``tvmviz.measure.conv``: TVM 0.19's x86 template on s_tir); every layout change is
+``tvmviz.measure.transform``'s kernel, the one the transform costs were measured with. Both are called by
+name (``call_dps_packed``) as kernels of ``tvmviz.build.kernels`` -- compiled once per process however many
+plans use them, never fused, so each is timed as the kernel that was predicted; a place in the module is
+(kernel symbol, how many calls of it came before). Other ops run in the layout they receive (elementwise, pools, channel concat in NCHW[x]c);
 a merge's inputs after the first are transformed into the first input's layout (the graph tuner's
 leftmost-input rule), and ops that need NCHW (flatten, gemm, reshape, softmax, ...) get it back.
 Those ops are legalized and fused by Relax's CPU pipeline.
@@ -23,11 +24,10 @@ import numpy as np
 
 from tvmviz.errors import TvmvizError
 from tvmviz.graph.model import LayoutGraph
-from tvmviz.measure.conv import ConvKnobs, conv_attrs, conv_primfunc, pack_kernel
+from tvmviz.build.kernels import conv_kernel, transform_kernel
+from tvmviz.measure.conv import ConvKnobs, conv_attrs, pack_kernel
 from tvmviz.measure.timing import import_tvm
-from tvmviz.measure.transform import TransformKey, transform_primfunc
-
-OPAQUE = 8  # relax OpPatternKind.kOpaque: FuseOps leaves the function alone
+from tvmviz.measure.transform import TransformKey
 
 ELEMENTWISE = {"Relu", "Sigmoid", "Tanh", "Identity", "Dropout", "Clip", "LeakyRelu", "Exp", "Abs", "Neg", "Sqrt"}
 BINARY = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide", "Max": "maximum", "Min": "minimum"}
@@ -39,7 +39,7 @@ SUPPORTED_OPS = sorted({"Conv", "BatchNormalization", "Concat", "Sum"} | ELEMENT
 @dataclass(frozen=True)
 class BuiltConv:
     name: str  # conv node name (LayoutGraph / ONNX)
-    func: str  # PrimFunc name in the module
+    func: tuple  # (kernel symbol, occurrence): its place among the module's calls
     ic_bn: int
     oc_bn: int
     knobs: ConvKnobs
@@ -48,7 +48,7 @@ class BuiltConv:
 
 @dataclass(frozen=True)
 class BuiltTransform:
-    func: str
+    func: tuple  # (kernel symbol, occurrence)
     src: str  # key node (conv, merge or graph input) whose output is transformed, walking back through
     dst: str  # single-input ops; dst is the consuming conv / merge / layout-fixed op, or "output"
     src_layout: str
@@ -62,9 +62,10 @@ class BuiltModule:
     inputs: list  # (name, shape, dtype) of the data inputs, in order
     convs: list = field(default_factory=list)  # BuiltConv, in execution order
     transforms: list = field(default_factory=list)  # BuiltTransform, in execution order
+    kernels: dict = field(default_factory=dict)  # symbol -> tvmviz.build.kernels.Kernel the module calls
 
     def func_names(self) -> dict:
-        """PrimFunc name -> what it is ("conv" / "transform")."""
+        """(kernel symbol, occurrence) -> what it is ("conv" / "transform")."""
         return {**{c.func: "conv" for c in self.convs}, **{t.func: "transform" for t in self.transforms}}
 
 
@@ -164,13 +165,16 @@ class _Value:
         return self.shape[1]
 
 
-def build_module(model, graph: LayoutGraph, choices: dict, weights: dict, label: str = "model") -> BuiltModule:
-    """The Relax module running ``model`` with ``choices``: conv name -> (ic_bn, oc_bn, entity)."""
-    return _Builder(model, graph, choices, weights, label).build()
+def build_module(model, graph: LayoutGraph, choices: dict, weights: dict, label: str = "model",
+                 target_key: str = "") -> BuiltModule:
+    """The Relax module running ``model`` with ``choices``: conv name -> (ic_bn, oc_bn, entity). Its kernels
+    (``built.kernels``) are named for what they compute on ``target_key`` (the target string) and must be
+    compiled (tvmviz.build.kernels.KernelLibrary.ensure) before the module runs."""
+    return _Builder(model, graph, choices, weights, label, target_key).build()
 
 
 class _Builder:
-    def __init__(self, model, graph, choices, weights, label):
+    def __init__(self, model, graph, choices, weights, label, target_key):
         import_tvm()
         from tvm import relax
 
@@ -182,11 +186,12 @@ class _Builder:
         self.choices = choices
         self.weights = weights
         self.label = label
+        self.target_key = target_key
         self.names = _node_names(model.graph)
         self.bb = relax.BlockBuilder()
         self.env: dict[str, _Value] = {}
         self.built = BuiltModule(None, [])
-        self.n_funcs = 0
+        self.calls: dict = {}  # kernel symbol -> calls emitted so far
 
     # -- helpers
 
@@ -204,14 +209,16 @@ class _Builder:
             raise self._err(name, op, f"input {tensor!r} is neither data nor a weight")
         return self.weights[tensor]
 
-    def _call_tir(self, make_func, prefix: str, args, out_shape, dtype):
-        """A call of a new PrimFunc: one function per place, so each conv and transform is timed alone."""
+    def _call_kernel(self, kernel, args, out_shape, dtype):
+        """A call of the shared kernel (tvmviz.build.kernels.Kernel); returns (expr, its place)."""
         from tvm import relax
 
-        fname = f"{prefix}{self.n_funcs}"
-        self.n_funcs += 1
-        gv = self.bb.add_func(make_func(fname).with_attr("op_pattern", OPAQUE), fname)
-        return self._emit(relax.call_tir(gv, args, relax.TensorType(out_shape, dtype))), fname
+        symbol = kernel.symbol
+        self.built.kernels.setdefault(symbol, kernel)
+        place = (symbol, self.calls.get(symbol, 0))
+        self.calls[symbol] = place[1] + 1
+        call = relax.call_dps_packed(relax.ExternFunc(symbol), args, relax.TensorType(out_shape, dtype))
+        return self._emit(call), place
 
     def to_block(self, v: _Value, block: int | None, dst: str) -> _Value:
         """``v`` in NCHW{block}c (None: plain), through the measured transform kernel."""
@@ -224,7 +231,7 @@ class _Builder:
         if not key.keeps_elements:
             raise TvmvizError(f"{self.label}: {dst}: block {block} does not divide the {v.channels} channels of "
                               f"{v.key}'s output")
-        expr, fname = self._call_tir(lambda f: transform_primfunc(key, f), "layout_transform_", [v.expr],
+        expr, fname = self._call_kernel(transform_kernel(self.target_key, key), [v.expr],
                                      key.out_shape(), key.dtype)
         self.built.transforms.append(BuiltTransform(fname, v.key, dst, key.src, key.dst, key.shape))
         return _Value(expr, block, v.key, v.shape)
@@ -318,7 +325,7 @@ class _Builder:
         o, _, _, _ = attrs.kernel_shape
         n, _, _, _ = attrs.data_shape
         oh, ow = attrs.output_hw()
-        expr, fname = self._call_tir(lambda f: conv_primfunc(attrs, knobs, f), "conv2d_NCHWc_",
+        expr, fname = self._call_kernel(conv_kernel(self.target_key, attrs, knobs),
                                      [x.expr, self._const(pack_kernel(w.astype(attrs.dtype), ic_bn, oc_bn))],
                                      (n, o // oc_bn, oh, ow, oc_bn), attrs.out_dtype)
         self.built.convs.append(BuiltConv(name, fname, ic_bn, oc_bn, knobs, (n, o, oh, ow)))

@@ -88,7 +88,7 @@ class PlanRun:
     measured_1t_s: float | None = None
     measured_1t_runs_s: list = field(default_factory=list)
     other_ops_s: float = 0.0  # in-place time of every other op (pools, adds, relu, dense...), N threads
-    build_s: float = 0.0  # building + compiling
+    build_s: float = 0.0  # building its module + its share of compiling (done once for all plans of the call)
     warnings: list = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -102,10 +102,18 @@ class RunReport:
     threads: int
     tvm_version: str
     plans: list  # PlanRun
+    # additive: distinct conv / transform kernels the plans call, how many were compiled by this call (the
+    # rest were compiled before in this process), and the seconds building and compiling took in all
+    kernels: int = 0
+    kernels_compiled: int = 0
+    compile_s: float = 0.0
+    measured_at: str = ""  # local time the call started (every plan of one call shares it)
 
     def to_json(self) -> dict:
         return {"target": self.target, "cpu": self.cpu, "threads": self.threads, "tvm_version": self.tvm_version,
-                "plans": [p.to_json() for p in self.plans]}
+                "plans": [p.to_json() for p in self.plans], "kernels": self.kernels,
+                "kernels_compiled": self.kernels_compiled, "compile_s": self.compile_s,
+                "measured_at": self.measured_at}
 
 
 # ---- running ----------------------------------------------------------------------------------------
@@ -181,7 +189,12 @@ def _inference_batch_norm(model, weights: dict):
 def run_plans(model, graph, plans, threads: int | None = None, repeat: int = DEFAULT_REPEAT,
               single_thread: bool = True, progress=None, seed: int = 0, target=None) -> RunReport:
     """Build, check and time every plan (tvmviz.build.plans.Plan) of ``model`` (an onnx.ModelProto or
-    its path) whose layout graph is ``graph``. ``progress(done, total, label)`` is called per step."""
+    its path) whose layout graph is ``graph``. ``progress(done, total, label)`` is called per step.
+
+    Every plan's module is built first; the kernels they call are compiled once for all of them (and
+    kept for later calls, tvmviz.build.kernels), each plan's other ops are compiled beside them on
+    every core; only then is anything timed, one plan after another, so compiling never shares the
+    cores with a measurement."""
     if not 1 <= int(repeat) <= MAX_REPEAT:
         raise TvmvizError(f"--repeat must be between 1 and {MAX_REPEAT}, got {repeat}")
     cores = available_cores()
@@ -193,13 +206,16 @@ def run_plans(model, graph, plans, threads: int | None = None, repeat: int = DEF
     if not hasattr(model, "graph"):
         model = load_model(model)
     allow_all_cores()
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
     tvm = import_tvm()
     target = resolve_target(target)
-    steps_per_plan = 4 + int(single_thread)
-    total = 1 + steps_per_plan * len(plans)
+    steps_per_plan = 2 + int(single_thread)
+    total = 3 + steps_per_plan * len(plans)
     say = progress or (lambda done, total, label: None)
     say(0, total, "onnx.reference on a random input")
     ref = _reference(model, graph, seed)
+    compiled = _compile_plans(plans, model, graph, ref, target, lambda step, label: say(1 + step, total, label))
+    shared_s = (compiled.compile_s - sum(compiled.build_s)) / len(plans)
     actual = set_threads(threads)
     warnings = []
     if actual != threads:
@@ -207,14 +223,17 @@ def run_plans(model, graph, plans, threads: int | None = None, repeat: int = DEF
                         f"TVM_NUM_THREADS={threads} before starting)")
     dev = tvm.cpu(0)
     runs = []
-    for k, plan in enumerate(plans):
-        base = 1 + k * steps_per_plan
-        runs.append(_run_plan(plan, model, graph, ref, target, dev, actual, repeat, single_thread,
+    for k, (plan, built) in enumerate(zip(plans, compiled.built)):
+        base = 3 + k * steps_per_plan
+        runs.append(_run_plan(plan, built, compiled.executable, f"plan{k}", compiled.build_s[k] + shared_s, ref, dev,
+                              actual, repeat, single_thread,
                               lambda step, label, base=base: say(base + step, total, f"{plan.name}: {label}")))
         runs[-1].warnings[:0] = warnings
     set_threads(actual)
     say(total, total, "")
-    return RunReport(target_string(target), _cpu_name(target), actual, tvm_version(), runs)
+    return RunReport(target_string(target), _cpu_name(target), actual, tvm_version(), runs,
+                     kernels=compiled.kernels, kernels_compiled=compiled.kernels_compiled,
+                     compile_s=compiled.compile_s, measured_at=started)
 
 
 def _cpu_name(target) -> str:
@@ -222,37 +241,78 @@ def _cpu_name(target) -> str:
     return str(mcpu) if mcpu else "unknown"
 
 
-def _run_plan(plan, model, graph, ref: _Reference, target, dev, threads, repeat, single_thread, step) -> PlanRun:
+@dataclass
+class _Compiled:
+    executable: object  # one executable for every plan: function f"plan{k}" runs plans[k]
+    built: list  # BuiltModule per plan
+    build_s: list  # seconds building each plan's Relax module
+    kernels: int  # distinct kernels the plans call
+    kernels_compiled: int  # of which compiled now (the rest were compiled by an earlier call)
+    compile_s: float
+
+
+def _compile_plans(plans, model, graph, ref: _Reference, target, step) -> _Compiled:
+    """Every plan's Relax module, all in one executable: the kernels they call compiled once for all
+    plans (and kept, tvmviz.build.kernels), their other ops lowered together (the same op in the same
+    layout is one function), every function compiled on every core."""
+    from tvm import IRModule, relax
+    from tvm.tirx import PrimFunc
+
+    from tvmviz.build.kernels import TOPI_LOCK, compile_all, library
+    from tvmviz.build.model import build_module
+
+    t0 = time.perf_counter()
+    step(0, f"building {len(plans)} Relax modules")
+    key = target_string(target)
+    built, build_s = [], []
+    for plan in plans:
+        t = time.perf_counter()
+        built.append(build_module(model, graph, plan.choices(), ref.weights, label=f"plan {plan.name}", target_key=key))
+        build_s.append(time.perf_counter() - t)
+    kernels = list({s: k for b in built for s, k in b.kernels.items()}.values())
+    lib = library()
+    todo = lib.missing(kernels)
+    step(1, f"compiling {len(todo)} kernels ({len(kernels) - len(todo)} compiled before) and the plans' other ops")
+    combined = IRModule({f"plan{k}": b.mod["main"].with_attr("global_symbol", f"plan{k}") for k, b in enumerate(built)})
+    try:
+        with TOPI_LOCK, target:
+            lowered = relax.get_default_pipeline(target)(combined)
+        ops = {gv.name_hint: f for gv, f in lowered.functions.items() if isinstance(f, PrimFunc)}
+        kernel_modules, op_modules = compile_all(todo, ops, target)
+        lib.add(kernel_modules)
+        vm_part = IRModule({gv: f for gv, f in lowered.functions.items() if not isinstance(f, PrimFunc)},
+                           attrs=lowered.attrs)
+        executable = relax.build(vm_part, target, relax_pipeline=None)
+    except TvmvizError:
+        raise
+    except Exception as e:  # noqa: BLE001 - TVM raises many types
+        text = str(e).strip().splitlines()
+        raise TvmvizError(f"TVM could not compile the plans ({text[-1] if text else type(e).__name__})") from None
+    for module in [m for _, m in op_modules] + lib.modules_for(k.symbol for k in kernels):
+        executable.mod.import_module(module)
+    return _Compiled(executable, built, build_s, len(kernels), len(todo), time.perf_counter() - t0)
+
+
+def _run_plan(plan, built, executable, func: str, build_s, ref: _Reference, dev, threads, repeat, single_thread,
+              step) -> PlanRun:
     tvm = import_tvm()
     from tvm import relax
 
-    from tvmviz.build.model import build_module
-
-    step(0, "building the Relax module")
-    t0 = time.perf_counter()
-    built = build_module(model, graph, plan.choices(), ref.weights, label=f"plan {plan.name}")
-    step(1, f"compiling {len(built.convs)} convs, {len(built.transforms)} transforms")
-    try:
-        executable = tvm.compile(built.mod, target=target, relax_pipeline=relax.get_default_pipeline(target))
-    except Exception as e:  # noqa: BLE001 - TVM raises many types
-        text = str(e).strip().splitlines()
-        raise TvmvizError(f"plan {plan.name}: TVM could not compile the module ({text[-1] if text else e})") from None
-    build_s = time.perf_counter() - t0
     args = [tvm.runtime.tensor(ref.inputs[name], dev) for name, _, _ in built.inputs]
-    vm = relax.VirtualMachine(executable, dev)
-    step(2, "checking numerics against onnx.reference")
-    got = vm["main"](*args)
+    vm = relax.VirtualMachine(executable.mod, dev)
+    step(0, "checking numerics against onnx.reference")
+    got = vm[func](*args)
     got = (got[0] if isinstance(got, (list, tuple)) or not hasattr(got, "numpy") else got).numpy()
     rel_err = check_numerics(got, ref.want, f"plan {plan.name}")
-    step(3, f"timing at {threads} threads")
-    runs, per_call = _measure(vm, executable, dev, args, repeat)
+    step(1, f"timing at {threads} threads")
+    runs, per_call = _measure(vm, executable, func, dev, args, repeat)
     result = PlanRun(plan.name, plan.predicted_s, statistics.median(runs), runs, rel_err, [], [], build_s=build_s,
                      warnings=list(plan.selection.warnings))
     runs_1t, per_call_1t = [], {}
     if single_thread and threads != 1:
-        step(4, "timing at 1 thread")
+        step(2, "timing at 1 thread")
         set_threads(1)
-        runs_1t, per_call_1t = _measure(vm, executable, dev, args, repeat)
+        runs_1t, per_call_1t = _measure(vm, executable, func, dev, args, repeat)
         set_threads(threads)
     elif single_thread:
         runs_1t, per_call_1t = runs, per_call
@@ -275,32 +335,39 @@ def check_numerics(got: np.ndarray, want: np.ndarray, label: str) -> float:
     return rel_err
 
 
-def _measure(vm, executable, dev, args, repeat: int) -> tuple[list, dict]:
-    """(end-to-end seconds per run, {function: median seconds per call in place})."""
+def _measure(vm, executable, func: str, dev, args, repeat: int) -> tuple[list, dict]:
+    """(end-to-end seconds per run, {(function, occurrence): median seconds per call in place}): a
+    function called twice in one inference (a kernel two layers share) is two places."""
     import tvm_ffi
     from tvm import relax
 
-    evaluator = vm.time_evaluator("main", dev, number=1, repeat=repeat)
+    evaluator = vm.time_evaluator(func, dev, number=1, repeat=repeat)
     runs = [float(x) for x in evaluator(*args).results]
-    probe = relax.VirtualMachine(executable, dev)
+    probe = relax.VirtualMachine(executable.mod, dev)
     samples: dict = {}
     started: dict = {}
+    seen: dict = {}  # function -> calls so far in this inference
+
+    clock = time.perf_counter
 
     def instrument(func, symbol, before, ret, *call_args):
-        now = time.perf_counter()
-        if symbol.startswith("vm.builtin"):
+        if before:  # the clock last before the call, first after it: the callback's own time stays out
+            if not symbol.startswith("vm.builtin"):
+                started[symbol] = clock()
             return 0
-        if before:
-            started[symbol] = now
-        else:
-            samples.setdefault(symbol, []).append(now - started.pop(symbol))
+        now = clock()
+        if symbol in started:
+            place = (symbol, seen.get(symbol, 0))
+            seen[symbol] = place[1] + 1
+            samples.setdefault(place, []).append(now - started.pop(symbol))
         return 0
 
     probe.set_instrument(tvm_ffi.convert(instrument))
-    probe["main"](*args)  # warm-up
+    probe[func](*args)  # warm-up
     samples.clear()
     for _ in range(repeat):
-        probe["main"](*args)
+        seen.clear()
+        probe[func](*args)
     return runs, {k: statistics.median(v) for k, v in samples.items()}
 
 

@@ -10,11 +10,12 @@ compares them like a debug-executor dump. The whole document is kept in the uplo
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from tvmviz.errors import TvmvizError
 from tvmviz.ingest.base import LoadResult, Source, insert_rows
-from tvmviz.ingest.executor import _NODE_COLUMNS, _PROFILE_COLUMNS, layout_block
+from tvmviz.ingest.executor import _CHECKS, _NODE_COLUMNS, _PROFILE_COLUMNS, MAX_FILE_BYTES, _decode, layout_block
 
 KIND = "tvmviz_run_plan"
 KINDS = (KIND,)
@@ -57,7 +58,9 @@ def _nchwc_shape(nchw: list, block: int | None) -> list:
 
 
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
-    doc = read_document(source.data, source.name)
+    if os.path.getsize(source.path) > MAX_FILE_BYTES:
+        raise TvmvizError(f"{source.name}: over the {MAX_FILE_BYTES // 1024**2} MiB limit for a run-plan result")
+    doc = read_document(_decode(source), source.name)
     plan = doc["plans"][0]
     nodes, profile = [], []
     index_of: dict = {}
@@ -93,6 +96,10 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
                  layout_block(t["dst_layout"]), t["measured_s"], inputs=[src] if src is not None else [])
     if len(nodes) > MAX_ROWS:
         raise TvmvizError(f"{source.name}: {len(nodes)} nodes, more than the {MAX_ROWS} a run-plan result may hold")
+    for table, rows in (("executor_node", nodes), ("executor_profile", profile)):
+        for k, row in enumerate(rows):
+            if problem := _CHECKS[table].problem(row):
+                raise TvmvizError(f"{source.name}: {table} row {k + 1}: {problem}")
     insert_rows(con, "executor_node", _NODE_COLUMNS, nodes)
     insert_rows(con, "executor_profile", _PROFILE_COLUMNS, profile)
     meta = {"target": str(doc["target"]), "cpu": str(doc["cpu"]), "tvm_version": str(doc["tvm_version"]),
