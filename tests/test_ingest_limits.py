@@ -3,6 +3,7 @@ links, raw copies only for stored uploads, concurrent sessions told what happene
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -179,3 +180,29 @@ def test_concurrent_deletes_one_succeeds_the_others_are_told_it_is_gone(store):
     assert results.count(None) == 1, results
     assert all(isinstance(e, TvmvizError) and "is gone" in str(e) for e in results if e is not None)
     assert store.uploads() == []
+
+
+
+
+def test_duckdb_memory_cap_is_applied_and_running_out_is_a_reason(tmp_path, monkeypatch):
+    """The cap reaches DuckDB (bench/ingest_limits.py shows memory staying flat under it); a cap too
+    small for the reader refuses the file with the setting to raise, keeping what was stored before;
+    a cap that is no size is a clear error."""
+    db = str(tmp_path / "cap.duckdb")
+    small = tmp_path / "small.log"
+    small.write_bytes(LOG)
+    with contextlib.closing(Store.open(db)) as s:
+        assert s.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] in ("953.6 MiB", "1.0 GB")
+        (first,) = s.ingest_paths([str(small)])
+        assert first.error is None and first.rows > 0
+    monkeypatch.setenv("TVMVIZ_MEMORY_LIMIT", "40MB")
+    with contextlib.closing(Store.open(db)) as s:
+        assert s.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] in ("38.1 MiB", "40.0 MB")
+        again = tmp_path / "again.log"
+        again.write_bytes(LOG + b"\n")
+        (second,) = s.ingest_paths([str(again)])
+        assert second.error is not None and "memory cap of 40MB" in second.error and "TVMVIZ_MEMORY_LIMIT" in second.error
+        assert [(Path(u.file_name).name, u.rows) for u in s.uploads()] == [("small.log", first.rows)]
+    monkeypatch.setenv("TVMVIZ_MEMORY_LIMIT", "1GB'; DROP TABLE upload; --")
+    with pytest.raises(TvmvizError, match="TVMVIZ_MEMORY_LIMIT"):
+        Store.open(db)

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -158,6 +159,24 @@ def process_store(path: str | None = None) -> "Store":
         return _process_stores[path]
 
 
+# DuckDB's working memory (its buffer pool: the raw rows of a log being read, query state). Beyond it
+# DuckDB spills to disk (<db>.tmp/), so ingest memory stays flat however large the file is.
+DEFAULT_MEMORY_LIMIT = "1GB"
+_MEMORY_LIMIT = re.compile(r"^[1-9][0-9]*(\.[0-9]+)?\s*(MB|MiB|GB|GiB)$", re.IGNORECASE)
+
+
+def memory_limit() -> str:
+    value = os.environ.get("TVMVIZ_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT).strip()
+    if not _MEMORY_LIMIT.match(value):
+        raise TvmvizError(f"TVMVIZ_MEMORY_LIMIT={value!r} is not a size like 512MB or 2GB")
+    return value
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET enable_progress_bar = false")  # it would write into --json output
+    con.execute(f"SET memory_limit = '{memory_limit()}'")  # checked by the pattern above: no quotes possible
+
+
 class Store:
     def __init__(self, con: duckdb.DuckDBPyConnection, path: str):
         self.con = con
@@ -178,7 +197,7 @@ class Store:
                     "Stop it, or pass another --db / TVMVIZ_DB."
                 ) from None
             raise TvmvizError(f"cannot open database {path}: {e}") from None
-        con.execute("SET enable_progress_bar = false")  # it would write into --json output
+        _configure(con)
         store = cls(con, path)
         if not read_only:
             store._create_schema()
@@ -210,7 +229,7 @@ class Store:
             shutil.rmtree(tmp, ignore_errors=True)
             raise TvmvizError(f"database {path} is in use by another process and a snapshot copy failed ({e}); "
                               "try again, or stop that process") from None
-        con.execute("SET enable_progress_bar = false")
+        _configure(con)
         store = cls(con, path)
         store._create_schema()  # the copy is ours: bring an older database's schema up to date
         store.snapshot_dir = tmp
@@ -317,6 +336,10 @@ class Store:
                 return self._store(source, sha, raw_copy, kind, label, uploader, place)
             except TvmvizError as e:
                 return IngestReport(item.name, kind, None, error=self._scrub(str(e), source))
+            except duckdb.OutOfMemoryException:
+                return IngestReport(item.name, kind, None, error=(
+                    f"{item.name}: could not be stored: reading it needs more than DuckDB's memory cap of "
+                    f"{memory_limit()} (raise TVMVIZ_MEMORY_LIMIT)"))
             except duckdb.Error as e:
                 return IngestReport(item.name, kind, None, error=f"{item.name}: could not be stored: {self._scrub(str(e), source)}")
             except Exception as e:  # noqa: BLE001 - any input must give a report, never a traceback

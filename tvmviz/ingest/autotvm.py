@@ -14,7 +14,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from tvmviz.errors import TvmvizError
-from tvmviz.ingest.base import MAX_REJECTED_LISTED, LoadResult, Rejected, RejectedList, Source, count_lines, iter_lines, scan_lines
+from tvmviz.ingest.base import (MAX_REJECTED_LISTED, LineScan, LoadResult, Rejected, RejectedList, Source, count_lines,
+                                 iter_lines, scan_lines)
 from tvmviz.records import ERROR_NAMES
 
 KINDS = ("autotvm", "autotvm_selection", "layout_transform")
@@ -150,6 +151,7 @@ WITH base AS (
            CASE WHEN input IS NOT NULL THEN config.index ELSE i->'$[5].i' END AS index_json,
            CASE WHEN input IS NOT NULL THEN result ELSE TRY_CAST(r AS JSON[]) END AS res
     FROM _autotvm_rows
+    WHERE line_no NOT IN (SELECT line_no FROM _autotvm_refused)
 ), typed AS (
     SELECT line_no, form, version_json, tvm_version_json, index_json, entity, inp, res,
            coalesce(TRY_CAST(version_json AS DOUBLE), form) AS version,
@@ -295,7 +297,7 @@ SELECT ?, line_no, version, tvm_version, target, mcpu, task, task_logged, worklo
        costs, costs[1], list_avg(costs), list_min(costs),
        error_no, {error_name_case}, all_cost, timestamp, false
 FROM _autotvm_norm
-WHERE problem IS NULL AND task <> 'layout_transform' AND line_no NOT IN (SELECT line_no FROM _autotvm_strict)
+WHERE problem IS NULL AND task <> 'layout_transform'
 """
 
 _ERROR_NAME_CASE = (
@@ -309,7 +311,7 @@ INSERT INTO layout_transform
 SELECT ?, line_no, tvm_version, target, lt_shape, lt_dtype, lt_src, lt_dst,
        costs, costs[1], error_no, all_cost, timestamp
 FROM _autotvm_norm
-WHERE task = 'layout_transform' AND problem IS NULL AND line_no NOT IN (SELECT line_no FROM _autotvm_strict)
+WHERE task = 'layout_transform' AND problem IS NULL
 """
 
 
@@ -345,21 +347,20 @@ def _is_record(line: bytes) -> bool:
 
 def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
     with ThreadPoolExecutor(max_workers=1) as pool:  # count lines while DuckDB reads (it drops the GIL)
-        scan = pool.submit(scan_lines, source.path)
+        scan = pool.submit(scan_lines, source.path, max_line_bytes=MAX_LINE_BYTES)
         con.execute(_READ.format(max_bytes=MAX_LINE_BYTES), [source.path])
-        lines, suspects = scan.result()
-        _number_rows(con, source.path, lines)
-    _refuse_lenient_json(con, source.path, suspects)
+        lines = scan.result()
+        _number_rows(con, source.path, lines.count)
+    _refuse_before_sql(con, source.path, lines)
     con.execute(_KNOB_MACRO)
     con.execute(_NORMALIZED.replace("{max_error_no}", str(max(ERROR_NAMES))).replace("{fast_path}", _FAST_PATH))
-    try:
-        con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id])
-        con.execute(_INSERT_TRANSFORMS, [upload_id])
-        rejected = _explain_rejected(con, upload_id, source)
-    finally:
-        con.execute("DROP VIEW IF EXISTS _autotvm_norm; DROP VIEW IF EXISTS _autotvm_rows; "
-                    "DROP TABLE IF EXISTS _autotvm_segments; DROP TABLE IF EXISTS _autotvm_bad; DROP TABLE IF EXISTS _autotvm_strict; "
-                    "DROP TABLE IF EXISTS _autotvm_raw")
+    con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id])
+    con.execute(_INSERT_TRANSFORMS, [upload_id])
+    rejected = _explain_rejected(con, upload_id, source)
+    # On an error the caller rolls the transaction back, and these go with it.
+    con.execute("DROP VIEW IF EXISTS _autotvm_norm; DROP VIEW IF EXISTS _autotvm_rows; "
+                "DROP TABLE IF EXISTS _autotvm_segments; DROP TABLE IF EXISTS _autotvm_bad; DROP TABLE IF EXISTS _autotvm_refused; "
+                "DROP TABLE IF EXISTS _autotvm_raw")
 
     records, transforms = con.execute(
         "SELECT (SELECT count(*) FROM autotvm_record WHERE upload_id = $1), "
@@ -394,10 +395,12 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
 _SEGMENT_BATCH = 1 << 20
 
 
-def _refuse_lenient_json(con, path: str, suspects: list[int]) -> None:
-    """The table _autotvm_strict: lines DuckDB's reader parsed but JSON (and AutoTVM) refuses, i.e.
-    trailing commas. Only the suspect lines scan_lines found are parsed again."""
-    refused = []
+def _refuse_before_sql(con, path: str, lines: LineScan) -> None:
+    """The table _autotvm_refused: lines the SQL must not read. Those over MAX_LINE_BYTES (DuckDB would
+    parse them, at many times their size in memory), and those DuckDB's reader parsed but JSON (and
+    AutoTVM) refuses, i.e. trailing commas: only the suspects scan_lines found are parsed again."""
+    refused = list(lines.over_long)
+    suspects = lines.trailing_comma_suspects
     if suspects:
         wanted = set(suspects)
         for line_no, text, _ in iter_lines(path, MAX_LINE_BYTES):
@@ -408,7 +411,7 @@ def _refuse_lenient_json(con, path: str, suspects: list[int]) -> None:
                     refused.append(line_no)
             if line_no >= suspects[-1]:
                 break
-    con.execute("CREATE OR REPLACE TEMP TABLE _autotvm_strict AS SELECT unnest(?::BIGINT[]) AS line_no", [refused])
+    con.execute("CREATE OR REPLACE TEMP TABLE _autotvm_refused AS SELECT unnest(?::BIGINT[]) AS line_no", [refused])
 
 
 def _number_rows(con, path: str, lines: int) -> None:

@@ -19,6 +19,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Source:
@@ -123,18 +125,25 @@ _READ_CHUNK = 1 << 20
 
 def count_lines(path: str) -> int:
     """Lines in a file as a line reader sees them (a last line without a newline counts), in chunks."""
-    return scan_lines(path, find_trailing_commas=False)[0]
+    return scan_lines(path, find_trailing_commas=False).count
 
 
 _SQUEEZE = bytes.maketrans(b"]", b"}")
 
 
-def scan_lines(path: str, find_trailing_commas: bool = True) -> tuple[int, list[int]]:
-    """(line count, numbers of the lines that may hold a trailing comma: "," then "]" or "}" with only
-    spaces and tabs between), in chunks. DuckDB's JSON reader accepts trailing commas that AutoTVM's
-    json.loads refuses; those few lines are then checked with Python's parser. (A comma split from
-    its bracket by a chunk boundary is caught by carrying the last squeezed byte over.)"""
-    count, found, last, prev_tail = 0, [], b"\n", b""
+@dataclass
+class LineScan:
+    count: int
+    trailing_comma_suspects: list[int]  # lines that may hold "," then "]" or "}" (spaces and tabs between)
+    over_long: list[int]  # lines longer than the limit asked for
+
+
+def scan_lines(path: str, find_trailing_commas: bool = True, max_line_bytes: int | None = None) -> LineScan:
+    """Lines counted, in chunks, and the lines SQL must not see: those that may hold a trailing comma
+    (DuckDB's JSON reader accepts them, AutoTVM's json.loads refuses them; Python's parser checks those
+    few again) and those over ``max_line_bytes`` (refused before any work on them). A comma split from
+    its bracket by a chunk boundary is caught by carrying the last squeezed byte over."""
+    count, found, long_lines, last, prev_tail, open_line = 0, [], [], b"\n", b"", 0
     with open(path, "rb") as f:
         while chunk := f.read(16 * _READ_CHUNK):
             if find_trailing_commas:
@@ -147,9 +156,23 @@ def scan_lines(path: str, find_trailing_commas: bool = True) -> tuple[int, list[
                     line += squeezed.count(b"\n", at_prev, at)
                     at_prev = at
                     found.append(line)
-            count += chunk.count(b"\n")
+            if max_line_bytes is None:
+                count += chunk.count(b"\n")
+            else:
+                ends = np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10)
+                # each line's length: the part carried from earlier chunks, then the gaps between newlines
+                lengths = np.diff(ends, prepend=-1) - 1
+                if len(ends):
+                    lengths[0] += open_line
+                    open_line = len(chunk) - int(ends[-1]) - 1
+                else:
+                    open_line += len(chunk)
+                long_lines.extend((count + 1 + np.flatnonzero(lengths > max_line_bytes)).tolist())
+                count += len(ends)
             last = chunk[-1:]
-    return count + (last != b"\n"), sorted(set(found))
+    if open_line > (max_line_bytes or math.inf):
+        long_lines.append(count + 1)
+    return LineScan(count + (last != b"\n"), sorted(set(found)), long_lines)
 
 
 def _find_all(data: bytes, pattern: bytes):
