@@ -4,6 +4,7 @@ import streamlit as st
 
 from pages.common import current_identity, ensure_sample_logs, get_store, team_server
 from tvmviz.errors import TvmvizError
+from tvmviz.text import markdown_text
 
 
 
@@ -25,7 +26,7 @@ if team_server():
 try:
     get_store()  # opens the database (sample_logs/ is stored on the first start, see ensure_sample_logs)
 except TvmvizError as e:
-    st.error(str(e))
+    st.error(markdown_text(e))
     st.stop()
 
 data_page = st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True)

@@ -240,20 +240,20 @@ def show_run(analysis: Analysis) -> None:
     """Which run the page shows, and a warning when another machine's costs are mixed in."""
     run = analysis.run
     machine = run.machine.describe() if run.machine else "no records yet"
-    st.caption(f"Run {run.run_id}: {run.label} · {machine} · TVM {run.tvm_version or '?'}"
-               + (f" · by {run.uploader}" if run.uploader else "") + " (choose another on the Data page)")
+    st.caption(markdown_text(f"Run {run.run_id}: {run.label} · {machine} · TVM {run.tvm_version or '?'}"
+                             + (f" · by {run.uploader}" if run.uploader else "") + " (choose another on the Data page)"))
     if analysis.cost_sources and analysis.model is not None:
         try:
             banner = cached_inputs(default_db_path(), analysis.key)[3].banner()
         except TvmvizError:
             banner = None
         if banner:
-            st.warning(banner, icon=":material/merge_type:")
+            st.warning(markdown_text(banner), icon=":material/merge_type:")
 
 
 def show_lacks(analysis: Analysis) -> None:
     for lack in run_status_of(analysis.run).lacks:
-        st.warning(f"This run lacks: {lack.text}")
+        st.warning(markdown_text(f"This run lacks: {lack.text}"))
     st.page_link("pages/data.py", label="Add what it lacks on the Data page", icon=":material/upload_file:")
 
 
@@ -396,7 +396,7 @@ def measure_device_choice(key: str) -> tuple:
         if devices:
             st.dataframe([d.__dict__ for d in devices], hide_index=True)
         else:
-            st.warning(f"The tracker at {tracker} has no devices registered.")
+            st.warning(markdown_text(f"The tracker at {tracker} has no devices registered."))
     return tracker, device_key
 
 
@@ -478,7 +478,7 @@ def next_ranking(analysis: Analysis):
         with st.spinner("Break-even costs of every candidate…"):
             return cached_next(default_db_path(), analysis.key, analysis.base)
     except TvmvizError as e:
-        st.error(f"No 'what to measure next' for this analysis: {e}")
+        st.error(markdown_text(f"No 'what to measure next' for this analysis: {e}"))
         return None
 
 

@@ -15,6 +15,7 @@ from tvmviz.runs import needs_same_model
 from tvmviz.select import SelectOptions, diff_selections
 from tvmviz.select.explain import label
 from tvmviz.store import default_db_path
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -47,9 +48,10 @@ st.table(pd.DataFrame({"": list(FIELDS), "A": [f(a) for f in FIELDS.values()], "
          .set_index(""))
 differ = [k for k in ("CPU", "target", "TVM version") if FIELDS[k](a) != FIELDS[k](b)]
 if differ:
-    st.warning(f"The runs differ in {', '.join(differ)}: {a.machine.describe()} (TVM {a.tvm_version}) vs "
-               f"{b.machine.describe()} (TVM {b.tvm_version}). Their costs come from different machines: compare the "
-               "choices and the ratios, not one run's times against the other's.")
+    st.warning(markdown_text(
+        f"The runs differ in {', '.join(differ)}: {a.machine.describe()} (TVM {a.tvm_version}) vs "
+        f"{b.machine.describe()} (TVM {b.tvm_version}). Their costs come from different machines: compare the "
+        "choices and the ratios, not one run's times against the other's."))
 
 db = default_db_path()
 graph = cached_graph(db, a.model_upload)
@@ -71,7 +73,7 @@ if len(conv):
 st.subheader("Chosen x per layer")
 why = needs_same_model(store, a, b)
 if why:
-    st.error(f"These runs cannot be compared layer by layer: {why}. Pick two runs of the same model.")
+    st.error(markdown_text(f"These runs cannot be compared layer by layer: {why}. Pick two runs of the same model."))
     st.stop()
 base = analysis.base if analysis is not None else SelectOptions()
 
@@ -91,7 +93,7 @@ try:
         st.info("Some transforms a run needs were never benchmarked in that run, so both runs are priced with "
                 "TVM's per-element transform estimate of their own benchmarks (infer_layout=True).")
 except TvmvizError as e:
-    st.error(f"Cannot select layouts for both runs: {e}")
+    st.error(markdown_text(f"Cannot select layouts for both runs: {e}"))
     st.stop()
 diff = diff_selections(sel_a, sel_b)
 c1, c2, c3 = st.columns(3)

@@ -104,8 +104,8 @@ st.session_state.session_run_box = run.run_id  # widget state is dropped on othe
 st.selectbox("Run (every page shows this one; the link keeps it)", list(by_id), format_func=lambda i: by_id[i].name(),
              key="session_run_box", on_change=_pick_run)
 kinds = pd.Series([u.kind for u in uploads if u.upload_id in run.uploads]).value_counts()
-st.write(f"{run.machine.describe() if run.machine else 'No records yet'} · TVM {run.tvm_version or '?'} · model "
-         f"{run.model or 'none'} · " + (", ".join(f"{n} {k}" for k, n in kinds.items()) or "no uploads"))
+st.write(markdown_text(f"{run.machine.describe() if run.machine else 'No records yet'} · TVM {run.tvm_version or '?'} · "
+                       f"model {run.model or 'none'} · " + (", ".join(f"{n} {k}" for k, n in kinds.items()) or "no uploads")))
 if run.model_upload is not None and run.machine is not None:
     try:
         st.caption(cached_inputs(default_db_path(), (run.run_id, run.uploads, (), ()))[3].summary())

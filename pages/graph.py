@@ -8,6 +8,7 @@ from pages.common import (
 from tvmviz import style
 from tvmviz.charts import NODE_PICK, graph_spec
 from tvmviz.graph.layout import blocks
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -50,7 +51,7 @@ def graph_panel(graph, sel, origins):
         m[3].metric(f"Solver: {sel.solver}", "optimal" if sel.optimal else ("not proven" if sel.optimal is None
                                                                            else f"+{ms(sel.gap_s)} from optimum"))
         for w in sel.warnings:
-            st.warning(w)
+            st.warning(markdown_text(w))
     picked = st.session_state.get("picked_node")
     spec = graph_spec(graph, sel, picked=picked, condensed=view != "all ops", origins=origins, max_width_px=width,
                       collapsed=tuple(sorted(st.session_state.graph_collapsed)))
@@ -72,8 +73,8 @@ def graph_panel(graph, sel, origins):
             choice = sel.node(picked)
         except KeyError:
             return  # the picked node is not a conv of this selection
-        st.subheader(f"{picked}: {style.pair(choice.ic_bn, choice.oc_bn)} "
-                     f"(reads {choice.in_layout}, writes {choice.out_layout})")
+        st.subheader(markdown_text(f"{picked}: {style.pair(choice.ic_bn, choice.oc_bn)} "
+                                   f"(reads {choice.in_layout}, writes {choice.out_layout})"))
         st.write(f"Kernel {ms(choice.kernel_cost_s)} · {choice.n_candidates} candidates.")
         if choice.n_candidates > 1:
             inequality_panel(analysis, sel, picked, key="graph_x", default_x=st.session_state.get("asked_x"))

@@ -11,6 +11,7 @@ from tvmviz.charts import candidate_bars, candidate_frame, conv_summary
 from tvmviz.errors import TvmvizError
 from tvmviz.report import source_label
 from tvmviz.select import explain_node
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -23,7 +24,7 @@ if name is None:
 try:
     exp = explain_node(sel, name)
 except TvmvizError as e:
-    st.error(str(e))
+    st.error(markdown_text(e))
     st.stop()
 
 choice = sel.node(name)

@@ -6,6 +6,7 @@ from pages.common import EXEC_GRAPH_KINDS, PROFILE_KINDS, current_analysis, get_
 from tvmviz import style
 from tvmviz.charts import ratio_chart
 from tvmviz.report import RATIO_FLAG, profile_comparison
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -43,12 +44,12 @@ MS = {c: st.column_config.NumberColumn(c.replace("_ms", " (ms)"), format="%.4g")
 st.dataframe(layers, hide_index=True, width="stretch", column_config=MS, column_order=[  # numbers first
     "layer", "chosen", "built", "same layout", "tuned_ms", "profiled_ms", "ratio", "flagged", "built node"])
 if cmp.unmatched:
-    st.caption("No built conv with the same output shape for: " + ", ".join(cmp.unmatched))
+    st.caption(markdown_text("No built conv with the same output shape for: " + ", ".join(cmp.unmatched)))
 
 st.subheader("Usual causes that apply")
 if cmp.causes:
     for cause, why in cmp.causes:
-        st.markdown(f"- **{cause}**: {why}")
+        st.markdown(f"- **{markdown_text(cause)}**: {markdown_text(why)}")
 else:
     st.write("None: profiled times are within the expected range of the tuned ones.")
 

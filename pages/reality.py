@@ -174,7 +174,7 @@ st.dataframe(layers.style.format(precision=3, na_rep="–"), hide_index=True, wi
 st.subheader("Layout transforms: inserted vs predicted")
 tr = transform_table(plan)
 counts = tr["status"].value_counts().to_dict() if len(tr) else {}
-st.write(", ".join(f"{v} {k}" for k, v in counts.items()) or "No transform predicted or inserted.")
+st.write(markdown_text(", ".join(f"{v} {k}" for k, v in counts.items()) or "No transform predicted or inserted."))
 st.dataframe(tr.style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
 
 st.subheader("1 thread vs N threads")

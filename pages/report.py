@@ -13,6 +13,7 @@ from tvmviz.build.compare import markdown as run_plan_markdown
 from tvmviz.errors import TvmvizError
 from tvmviz.report import ReportContext, build_report, report_zip
 from tvmviz.store import default_db_path
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -28,7 +29,7 @@ if use_whatif:
         after = cached_selection(default_db_path(), analysis.key, analysis.base, code)
     except TvmvizError as e:
         # never the baseline under the scenario's name: say why and offer the way back
-        st.error(f"The What-if scenario has no solution, so there is no report of it: {e}")
+        st.error(markdown_text(f"The What-if scenario has no solution, so there is no report of it: {e}"))
         st.page_link("pages/whatif.py", label="Change the scenario on What-if", icon=":material/tune:")
         st.caption("Untick the box above to report the baseline instead.")
         st.stop()

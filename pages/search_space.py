@@ -11,6 +11,7 @@ from tvmviz import style
 from tvmviz.charts import CELL_PICK, cost_scatter, heatmap_chart, next_frame, search_space_frame, workload_label
 from tvmviz.runs import get_run
 from tvmviz.ingest.onednn import onednn_convs
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -32,7 +33,7 @@ workloads = workloads[workloads["task"] == "conv2d_NCHWc.x86"].reset_index(drop=
 if analysis.model is None or workloads.empty:
     show_run(analysis)
 if workloads.empty:
-    st.info(f"No conv2d_NCHWc.x86 tuning records in {shown.name()}: upload an AutoTVM log on the Data page.")
+    st.info(markdown_text(f"No conv2d_NCHWc.x86 tuning records in {shown.name()}: upload an AutoTVM log on the Data page."))
     st.stop()
 
 graph, sel = graph_and_selection(analysis) if analysis.model is not None else (None, None)

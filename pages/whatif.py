@@ -19,6 +19,7 @@ from tvmviz.server.accounts import may_measure
 from tvmviz.select import Scenario, diff_selections
 from tvmviz.select.explain import label
 from tvmviz.store import default_db_path
+from tvmviz.text import markdown_text
 
 route_through_app()
 
@@ -50,7 +51,7 @@ if "wi_scenario" not in st.session_state:
         st.session_state.wi_scenario = Scenario.from_string(st.query_params["s"]) if "s" in st.query_params \
             else Scenario()
     except TvmvizError as e:
-        st.error(f"The scenario in this link could not be read: {e}")
+        st.error(markdown_text(f"The scenario in this link could not be read: {e}"))
         st.session_state.wi_scenario = Scenario()
     seed = st.session_state.wi_scenario
     st.session_state.wi_pins = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in seed.pins.items()}
@@ -75,7 +76,7 @@ if exec_graphs and profiles:
     try:
         profiled = cached_profile_overrides(db, analysis.key, analysis.model, analysis.base, exec_graphs[0], profiles)
     except TvmvizError as e:
-        st.warning(f"Profiled times unavailable: {e}")
+        st.warning(markdown_text(f"Profiled times unavailable: {e}"))
 link_overrides = {n: v for n, v in st.session_state.wi_link_overrides.items() if n in cands}
 
 pins: dict = st.session_state.wi_pins
@@ -154,7 +155,7 @@ def _set(key: str) -> None:
 def dead_end(error: TvmvizError) -> None:
     """The scenario has no solution: say which constraint makes it so, and offer each fix as a button."""
     text = str(error)
-    st.error(f"This scenario has no solution: {text}")
+    st.error(markdown_text(f"This scenario has no solution: {text}"))
     cols = st.columns(4)
     if "layout transforms have no record" in text:
         st.write("Some transforms this scenario needs were never benchmarked. Choose how to price them:")

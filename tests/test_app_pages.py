@@ -314,3 +314,43 @@ def test_report_page_offers_the_downloads(app):
     labels = [b.label for b in app.get("download_button")]
     assert any("zip" in lab for lab in labels) and any("schedule.log" in lab for lab in labels)
     assert any("Layout selection report" in m.value for m in app.markdown)
+
+
+HOSTILE_PARTS = ['<img src=x onerror=alert(1)>', '[click](javascript:alert(1))', '![t](http://tracker/x.png)',
+                 ':red[alarm]', '**bold**']
+
+
+def _markdown_shown(at) -> list[str]:
+    """The source of every element Streamlit renders as Markdown."""
+    kinds = ("markdown", "caption", "error", "warning", "info", "success", "subheader", "header", "title")
+    return [e.value for kind in kinds for e in getattr(at, kind)]
+
+
+def test_hostile_names_stay_text_on_every_page(app):
+    """A teammate's label, file name and target full of markup: every page shows them escaped."""
+    from tvmviz.text import markdown_text
+
+    evil = " ".join(HOSTILE_PARTS)
+    log = (SAMPLE / "tuning.log").read_text().replace("-mcpu=znver3", "-mcpu=znver3 -model=[evil](javascript:alert(1))")
+    app.get("file_uploader")[0].set_value([
+        (f"{HOSTILE_PARTS[1]}.log", log.encode(), "text/plain"),
+        ("resnet18.onnx", (SAMPLE / "resnet18.onnx").read_bytes(), "application/octet-stream"),
+        ("layout_transform.log", (SAMPLE / "layout_transform.log").read_bytes(), "text/plain")])
+    app.text_input(key="up_label").input(evil)
+    app.button[0].click().run()
+    assert not app.exception
+    seen = []
+    for page in ("data", "graph", "layer", "whatif", "search_space", "profile", "report", "compare"):
+        _page(app, page, errors_allowed=True)
+        if page == "compare":  # the hostile run (this session's) against the sample run: a target warning
+            sample = int(_table_runs_id(app, "sample: resnet18 (TVM 0.19, znver3)"))
+            app.selectbox(key="cmp_b").set_value(sample).run()
+            assert any("differ in" in w.value for w in app.warning)
+        shown = _markdown_shown(app)
+        for text in shown:
+            outside_code = re.sub(r"(`+)(.+?)\1", "", text)  # a code span shows its text as typed (md_code)
+            for part in HOSTILE_PARTS + ["[evil](javascript"]:
+                assert part not in outside_code, (page, text)
+        seen += shown
+    assert any(markdown_text(evil) in t for t in seen)  # the label was shown, escaped
+    assert any("-model=[evil](javascript:alert(1))`" in t for t in seen)  # the target, in the report's code span
