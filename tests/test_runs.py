@@ -214,3 +214,55 @@ def test_select_from_a_stored_run_equals_the_file_form_and_runs_json(tmp_path):
     assert "for another machine" in stored.stderr  # the foreign log is counted, not used
     bad = _cli("select", "--db", db, "--run", "nope")
     assert bad.returncode == 2 and "no run is labelled 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_best_records_are_what_the_graph_tuner_keeps_of_every_record(store, tmp_path):
+    """Store.best_tuning_records (what a run's status selects with) equals rank_records over every record,
+    per workload, in order: on the sample and ResNet-50 logs, and on a log shuffled with equal-cost twins
+    and failures so that ties and first-seen order decide."""
+    import random
+
+    from tvmviz.select.costmodel import rank_records
+
+    lines = (R18 / "tuning.log").read_text().splitlines()
+    rng = random.Random(7)
+    twins = []
+    for line in rng.sample(lines, 200):
+        rec = json.loads(line)
+        rec["config"]["index"] += 100_000  # another config with exactly the same cost: the first logged wins
+        twins.append(json.dumps(rec))
+        rec["result"][0], rec["result"][1] = [1e9], 6  # and a build timeout of it
+        twins.append(json.dumps(rec))
+    mixed = lines + twins
+    rng.shuffle(mixed)
+    (tmp_path / "mixed.log").write_text("\n".join(mixed) + "\n")
+    reports = store.ingest_paths([R18 / "tuning.log", RESNET50_LOG, tmp_path / "mixed.log"])
+    assert all(r.error is None for r in reports)
+    for report in reports:
+        ids = [report.upload_id]
+        every = store.tuning_records(ids)
+        best = store.best_tuning_records(ids)
+        assert len(best) < len(every)
+        for workload in {r.workload for r in every}:
+            want = rank_records([r for r in every if r.workload == workload])
+            got = rank_records([r for r in best if r.workload == workload])
+            assert [(r.ic_bn, r.oc_bn, r.config_index, r.costs, r.error_no) for r in got] == \
+                   [(r.ic_bn, r.oc_bn, r.config_index, r.costs, r.error_no) for r in want], workload
+    # a run of the sample folder with the shuffled twins added: selecting from best records is selecting
+    # from every record, and its status lacks the same transform keys
+    from tvmviz.measure.keys import needed_transform_keys
+
+    sample = Store.open(str(tmp_path / "sample.duckdb"))
+    try:
+        sample.ingest_paths([R18])
+        run_id = sample.uploads()[0].run_id
+        sample.ingest_paths([tmp_path / "mixed.log"], run=run_id)
+        graph, tuning, transforms, _ = run_inputs(sample, run_id)
+        _, best_tuning, _, _ = run_inputs(sample, run_id, best_records_only=True)
+        assert len(best_tuning) < len(tuning)
+        assert needed_transform_keys(graph, best_tuning, transforms[:100]) == needed_transform_keys(graph, tuning, transforms[:100])
+        opts = SelectOptions(allow_missing_transforms=True)
+        assert [(n.ic_bn, n.oc_bn) for n in select(graph, best_tuning, transforms, opts).nodes] == \
+               [(n.ic_bn, n.oc_bn) for n in select(graph, tuning, transforms, opts).nodes]
+    finally:
+        sample.close()

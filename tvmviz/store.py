@@ -523,14 +523,26 @@ class Store:
             sql += " AND list_contains(?, workload)"
             params.append(list(workloads))
         rows = self.con.execute(sql + " ORDER BY upload_id, line_no", params).fetchall()
-        return [
-            TuningRecord(
-                workload=r[0], ic_bn=r[1], oc_bn=r[2], costs=tuple(r[3]), error_no=r[4], entity=r[5], seq=seq,
-                target=r[6], config_index=r[7] if r[7] is not None else -1, all_cost=r[8] if r[8] is not None else -1.0,
-                timestamp=r[9] if r[9] is not None else -1.0, tvm_version=r[10] or "",
-            )
-            for seq, r in enumerate(rows)
-        ]
+        return [_tuning_record(r, seq) for seq, r in enumerate(rows)]
+
+    def best_tuning_records(self, upload_ids=None, workloads=None, machine=None) -> list[TuningRecord]:
+        """Only what the graph tuner's _fetch_cfg keeps of the records (tvmviz.select.costmodel.rank_records,
+        cost model ``tvm``): the best record of each (workload, ic_bn, oc_bn) by costs[0], the first logged
+        on ties, in the order each pair was first logged. Enough to select with; not for trial counts."""
+        # the winners on narrow columns first, then their full rows: a long log has few of them
+        sql, params = _filters(
+            "SELECT workload, ic_bn, oc_bn, arg_min({'u': upload_id, 'l': line_no}, (cost0, upload_id, line_no)) AS best, "
+            "min((upload_id, line_no)) AS first_seen FROM autotvm_record "
+            "WHERE ic_bn IS NOT NULL AND oc_bn IS NOT NULL AND len(costs) > 0", upload_ids, False, machine=machine)
+        if workloads is not None:
+            sql += " AND list_contains(?, workload)"
+            params.append(list(workloads))
+        rows = self.con.execute(
+            "SELECT r.workload, r.ic_bn, r.oc_bn, r.costs, r.error_no, CAST(r.entity AS VARCHAR), r.target, "
+            "r.config_index, r.all_cost, r.timestamp, r.tvm_version "
+            f"FROM ({sql} GROUP BY ALL) w JOIN autotvm_record r ON r.upload_id = w.best.u AND r.line_no = w.best.l "
+            "ORDER BY w.first_seen", params).fetchall()
+        return [_tuning_record(r, seq) for seq, r in enumerate(rows)]
 
     def transform_records(self, upload_ids=None, machine=None) -> list[TransformRecord]:
         sql, params = _filters(
@@ -598,6 +610,14 @@ class Store:
             params=[list(shape)],
         )
         return self.con.execute(sql + " ORDER BY upload_id, line_no", params).df()
+
+
+def _tuning_record(r: tuple, seq: int) -> TuningRecord:
+    return TuningRecord(
+        workload=r[0], ic_bn=r[1], oc_bn=r[2], costs=tuple(r[3]), error_no=r[4], entity=r[5], seq=seq,
+        target=r[6], config_index=r[7] if r[7] is not None else -1, all_cost=r[8] if r[8] is not None else -1.0,
+        timestamp=r[9] if r[9] is not None else -1.0, tvm_version=r[10] or "",
+    )
 
 
 def _filters(sql: str, upload_ids, include_selections=True, params=None, machine=None) -> tuple[str, list]:

@@ -70,23 +70,24 @@ class InputsInfo:
         return f"Costs of two machines in one selection: {self.run.name()} was measured on {here}; {added}."
 
 
-def run_inputs(store, run_id: int, cost_sources=()):
+def run_inputs(store, run_id: int, cost_sources=(), best_records_only: bool = False):
     """(graph, tuning_records, transform_records, InputsInfo) of a run, as ``select`` takes them. Cost sources
     (run ids) add their own records of the same workloads: their transforms fill keys the run lacks (the
-    run's own benchmark of a key wins), their kernel records add candidates."""
+    run's own benchmark of a key wins), their kernel records add candidates. ``best_records_only``: just the
+    records the tvm cost model can pick (Store.best_tuning_records), far fewer on a long log."""
     run = get_run(store, run_id, status=False)
     if run.model_upload is None:
         raise TvmvizError(f"{run.name()} has no model graph: upload the ONNX this log was tuned for")
     graph = store.model_graph(run.model_upload)
     workloads = sorted(model_workloads(graph))
-    tuning, transforms = _records(store, run, workloads)
+    tuning, transforms = _records(store, run, workloads, best_records_only)
     info = _info(store, run, workloads, tuning, transforms)
     extra_tuning, extra_transforms = [], []
     for other_id in dict.fromkeys(int(c) for c in cost_sources):
         if other_id == run.run_id:
             continue
         other = get_run(store, other_id, status=False)
-        t, x = _records(store, other, workloads)
+        t, x = _records(store, other, workloads, best_records_only)
         info.cost_sources.append(CostSource(other, len(t), len(x)))
         extra_tuning += t
         extra_transforms += x
@@ -96,10 +97,11 @@ def run_inputs(store, run_id: int, cost_sources=()):
     return graph, tuning, transforms, info
 
 
-def _records(store, run: Run, workloads) -> tuple[list, list]:
+def _records(store, run: Run, workloads, best_only: bool = False) -> tuple[list, list]:
     if run.machine is None:
         return [], []
-    return (store.tuning_records(list(run.uploads), workloads=workloads, machine=run.machine),
+    tuning = store.best_tuning_records if best_only else store.tuning_records
+    return (tuning(list(run.uploads), workloads=workloads, machine=run.machine),
             store.transform_records(list(run.uploads), machine=run.machine))
 
 
@@ -159,7 +161,7 @@ def run_status(store, run: Run) -> tuple[bool, list[Lack]]:
     if run.model_upload is None or not any(m == run.machine for m, _, _ in machines):
         return False, lacks
     try:
-        graph, tuning, transforms, info = run_inputs(store, run.run_id)
+        graph, tuning, transforms, info = run_inputs(store, run.run_id, best_records_only=True)  # keys only
     except TvmvizError as e:
         return False, lacks + [Lack(f"its model graph cannot be read: {e}", (UPLOAD,))]
     if info.workloads_with_records == 0:
