@@ -17,6 +17,7 @@ import streamlit as st
 from tvmviz import runs as run_lib
 from tvmviz.errors import TvmvizError
 from tvmviz.server import accounts
+from tvmviz.server.settings import RpcSetting
 from tvmviz.select import Scenario, SelectOptions, select
 from tvmviz.store import Store, default_db_path, process_store
 from tvmviz.text import markdown_text
@@ -371,20 +372,28 @@ def cached_profile_overrides(db: str, key: tuple, model_id: int, base: SelectOpt
     return profile_comparison(_process_store().cursor().con, graph, sel, exec_upload, profiles).overrides
 
 
-RPC_TRACKER_ENV, RPC_KEY_ENV = "TVMVIZ_RPC_TRACKER", "TVMVIZ_RPC_KEY"  # a team server's defaults
-
-
 def measure_device_choice(key: str) -> tuple:
     """Where the page's measure actions run: (None, None) for this machine, or (tracker, device key) of TVM's RPC
-    tracker (defaults from $TVMVIZ_RPC_TRACKER / $TVMVIZ_RPC_KEY), with the devices the tracker has."""
-    tracker_default = os.environ.get(RPC_TRACKER_ENV, "")
+    tracker, with the devices the tracker has. Locally the address is typed (default: $TVMVIZ_RPC_TRACKER /
+    $TVMVIZ_RPC_KEY); a team server measures only where its settings say (``serve --rpc-tracker``): a page
+    never makes the server connect to an address a user typed."""
+    setting = RpcSetting.from_env()
+    fixed = team_server()
+    if fixed and not setting.tracker:
+        st.caption("Measures on this server: it has no RPC tracker set (`tvmviz serve --rpc-tracker HOST:PORT "
+                   "--rpc-key KEY`).")
+        return None, None
     where = st.radio("Measure on", ["this machine", "a device of an RPC tracker"], horizontal=True,
-                     index=1 if tracker_default else 0, key=f"{key}_where")
+                     index=1 if setting.tracker else 0, key=f"{key}_where")
     if where == "this machine":
         return None, None
     left, right = st.columns(2)
-    tracker = left.text_input("Tracker HOST:PORT", value=tracker_default, key=f"{key}_tracker")
-    device_key = right.text_input("Device key", value=os.environ.get(RPC_KEY_ENV, ""), key=f"{key}_key")
+    help_text = "set by the server (tvmviz serve --rpc-tracker / --rpc-key)" if fixed else None
+    tracker = left.text_input("Tracker HOST:PORT", value=setting.tracker, key=f"{key}_tracker", disabled=fixed,
+                              help=help_text)
+    device_key = right.text_input("Device key", value=setting.key, key=f"{key}_key", disabled=fixed, help=help_text)
+    if fixed:  # a disabled widget keeps what a session sent before: the setting wins
+        tracker, device_key = setting.tracker, setting.key
     if tracker:
         from tvmviz.measure.rpc import tracker_devices
 

@@ -1,9 +1,14 @@
-"""Servers the tests start for real (Streamlit, tvmviz serve, the OIDC provider): ports, readiness, stopping."""
+"""Servers the tests start for real (Streamlit, tvmviz serve, the OIDC provider, TVM's RPC tracker and server):
+ports, readiness, stopping."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -43,3 +48,55 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+RPC_START_S = 120  # TVM imports on a loaded 2-core machine
+
+
+def start_group(args: list) -> subprocess.Popen:
+    """``python -m ARGS`` in a process group of its own (TVM's RPC server forks workers)."""
+    return subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextlib.contextmanager
+def rpc_tracker(device_key: str | None = None):
+    """A real ``python -m tvm.exec.rpc_tracker`` on 127.0.0.1 (and, with ``device_key``, one ``rpc_server``
+    registered under that key), yielding its HOST:PORT once it answers (and the device is free)."""
+    from tvmviz.errors import TvmvizError
+    from tvmviz.measure.rpc import tracker_devices
+
+    port = free_port()
+    procs = [start_group(["tvm.exec.rpc_tracker", "--host", "127.0.0.1", "--port", str(port), "--port-end",
+                          str(port + 1)])]
+    address = f"127.0.0.1:{port}"
+    try:
+        if device_key:
+            server_port = free_port()
+            procs.append(start_group(["tvm.exec.rpc_server", "--host", "127.0.0.1", "--port", str(server_port),
+                                      "--port-end", str(server_port + 1), "--tracker", address, "--key", device_key]))
+        deadline = time.monotonic() + RPC_START_S
+        while True:
+            try:
+                devices = tracker_devices(address, timeout_s=2)
+                if not device_key or any(d.key == device_key and d.free for d in devices):
+                    break
+            except TvmvizError:
+                pass  # not listening yet
+            assert all(p.poll() is None for p in procs), "the tracker or server exited"
+            assert time.monotonic() < deadline, f"{address} not ready after {RPC_START_S} s"
+            time.sleep(0.5)
+        yield address
+    finally:
+        for p in reversed(procs):
+            stop_group(p)

@@ -3,12 +3,6 @@
 is down, a key nobody registered and a device that is busy."""
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -16,57 +10,16 @@ from tvmviz.cli import main
 from tvmviz.errors import TvmvizError
 from tvmviz.measure import TimingPolicy, TransformKey, measure_transforms
 from tvmviz.measure.rpc import RemoteDevice, tracker_devices
+from tests.processes import free_port, rpc_tracker
 from tests.test_measure import _chain_graph, ingest
 
 KEY = "tvmviz-test"
-START_S = 120  # two TVM imports on a loaded 2-core machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)  # the group this test started (the server forks workers)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
 def tracker():
-    port = _free_port()
-    procs = [_start(["tvm.exec.rpc_tracker", "--host", "127.0.0.1", "--port", str(port), "--port-end",
-                     str(port + 1)])]
-    address = f"127.0.0.1:{port}"
-    try:
-        server_port = _free_port()
-        procs.append(_start(["tvm.exec.rpc_server", "--host", "127.0.0.1", "--port", str(server_port),
-                             "--port-end", str(server_port + 1), "--tracker", address, "--key", KEY]))
-        deadline = time.monotonic() + START_S
-        while True:
-            try:
-                if any(d.key == KEY and d.free for d in tracker_devices(address, timeout_s=2)):
-                    break
-            except TvmvizError:
-                pass  # not listening yet
-            assert all(p.poll() is None for p in procs), "the tracker or server exited"
-            assert time.monotonic() < deadline, f"no free {KEY} device on {address} after {START_S} s"
-            time.sleep(0.5)
+    with rpc_tracker(KEY) as address:
         yield address
-    finally:
-        for p in reversed(procs):
-            _stop(p)
 
 
 def test_measure_command_round_trip_through_the_tracker(tracker, tmp_path, capsys):
@@ -103,10 +56,8 @@ def test_transforms_timed_on_the_device_match_the_numpy_reference(tracker):
 
 def test_busy_device_is_an_error_after_the_timeout(tracker):
     with RemoteDevice(tracker, KEY):  # holds the only server
-        t0 = time.monotonic()
         with pytest.raises(TvmvizError, match="no free device with key"):
             RemoteDevice(tracker, KEY, timeout_s=1.0)
-        assert time.monotonic() - t0 < 30
 
 
 def test_unknown_key_is_an_error_naming_the_keys_there(tracker):
@@ -115,15 +66,13 @@ def test_unknown_key_is_an_error_naming_the_keys_there(tracker):
 
 
 def test_down_tracker_is_an_error_not_a_local_fallback(tmp_path, capsys):
-    port = _free_port()  # nothing listens there
-    t0 = time.monotonic()
+    port = free_port()  # nothing listens there
     code = main(["measure", "--graph", str(_chain_graph(tmp_path)), "--kernels", "8x8", "--transforms", "none",
                  "--rpc-tracker", f"127.0.0.1:{port}", "--rpc-key", KEY, "--rpc-timeout", "1",
                  "--out", str(tmp_path / "x.log")])
     assert code == 2
     assert "cannot reach the RPC tracker" in capsys.readouterr().err
     assert not (tmp_path / "x.log").exists()
-    assert time.monotonic() - t0 < 30
 
 
 def test_bad_rpc_arguments(tmp_path, capsys):
@@ -132,3 +81,44 @@ def test_bad_rpc_arguments(tmp_path, capsys):
     assert "--rpc-key needs --rpc-tracker" in capsys.readouterr().err
     assert main(["measure", "--graph", graph, "--transforms", "none", "--rpc-tracker", "nohost"]) == 2
     assert "expected HOST:PORT" in capsys.readouterr().err
+
+
+def _device_choice_page():
+    import streamlit as st
+
+    from pages.common import measure_device_choice
+
+    st.session_state["chosen"] = measure_device_choice("dev")
+
+
+def test_a_team_server_measures_where_its_setting_says(tracker, monkeypatch):
+    """On a team server the page shows the tracker of the server's settings (tvmviz serve --rpc-tracker) and its
+    devices, and a session cannot point the server at another address; without a setting, only this machine."""
+    from streamlit.testing.v1 import AppTest
+
+    from tvmviz.server.settings import RpcSetting
+    from tvmviz.server.streamlit_app import build_app
+
+    monkeypatch.setenv("TVMVIZ_RPC_TRACKER", "")
+    monkeypatch.setenv("TVMVIZ_RPC_KEY", "")
+    monkeypatch.setenv("TVMVIZ_DB", "")
+    monkeypatch.setenv("TVMVIZ_TEAM_SERVER", "")
+    secrets = {"auth": {k: "x" for k in ("redirect_uri", "cookie_secret", "client_id", "client_secret",
+                                         "server_metadata_url")}}
+    build_app(":memory:", secrets, 10, RpcSetting.of(tracker, KEY))  # what `serve` hands its pages
+    at = AppTest.from_function(_device_choice_page, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="dev_where").value == "a device of an RPC tracker"
+    address, key = at.text_input(key="dev_tracker"), at.text_input(key="dev_key")
+    assert (address.value, key.value, address.disabled, key.disabled) == (tracker, KEY, True, True)
+    devices = next(d.value for d in at.dataframe)
+    assert KEY in set(devices["key"])
+    assert at.session_state["chosen"] == (tracker, KEY)
+    at.session_state["dev_tracker"] = "10.1.2.3:9190"  # a crafted session sending another address is overruled
+    at.run()
+    assert at.session_state["chosen"] == (tracker, KEY)
+
+    RpcSetting().export()  # a team server started without a tracker measures on itself, saying so
+    at = AppTest.from_function(_device_choice_page, default_timeout=60).run()
+    assert not at.radio and at.session_state["chosen"] == (None, None)
+    assert any("no RPC tracker set" in c.value for c in at.caption)

@@ -284,3 +284,10 @@ def test_ownership_rules_and_an_audit_that_outlives_the_upload(tmp_path):
     assert [(e["actor"], e["action"], e["upload_id"]) for e in events] == [("root", "delete", r.upload_id),
                                                                              ("ana", "upload", r.upload_id)]
     assert not accounts.may_measure(ana) and accounts.may_measure(admin)
+
+
+def test_serve_refuses_a_bad_tracker_setting_before_starting(tmp_path):
+    for args, why in ((["--rpc-tracker", "nohost"], "expected HOST:PORT"),
+                      (["--rpc-key", "cpu"], "--rpc-key needs --rpc-tracker")):
+        p = cli("serve", "--db", tmp_path / "t.duckdb", "--secrets", tmp_path / "none.toml", *args)
+        assert p.returncode == 2 and why in p.stderr, p.stderr

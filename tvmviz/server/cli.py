@@ -6,6 +6,7 @@ import json
 
 from tvmviz.cli_format import example
 from tvmviz.server import accounts
+from tvmviz.server.settings import RpcSetting
 
 
 def add_parsers(sub) -> None:
@@ -19,6 +20,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--secrets", default=str(DEFAULT_SECRETS), metavar="TOML",
                    help="OIDC ([auth]) and admin ([tvmviz] admins) settings")
     p.add_argument("--max-upload-mb", type=int, default=500, metavar="MB", help="largest upload, page or API")
+    p.add_argument("--rpc-tracker", metavar="HOST:PORT",
+                   help="TVM RPC tracker of the target devices: the pages measure there (admins), never elsewhere")
+    p.add_argument("--rpc-key", metavar="KEY", help="the tracker's device key the pages measure on")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("token", help="API tokens for scripts: create (printed once), list, revoke",
@@ -44,7 +48,8 @@ def _cmd_serve(args) -> int:
     from tvmviz.server.streamlit_app import serve
     from tvmviz.store import default_db_path
 
-    serve(args.db or default_db_path(), args.host, args.port, args.secrets, args.max_upload_mb)
+    tracker = RpcSetting.of(args.rpc_tracker, args.rpc_key) if args.rpc_tracker or args.rpc_key else RpcSetting.from_env()
+    serve(args.db or default_db_path(), args.host, args.port, args.secrets, args.max_upload_mb, tracker)
     return 0
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tvmviz.errors import TvmvizError
 from tvmviz.server import api
+from tvmviz.server.settings import RpcSetting
 
 APP_SCRIPT = Path(__file__).resolve().parents[2] / "app.py"
 TEAM_ENV = "TVMVIZ_TEAM_SERVER"  # set for the pages: sign-in required, identities from OIDC
@@ -35,17 +36,19 @@ def read_secrets(path: str | os.PathLike) -> dict:
     return secrets
 
 
-def build_app(db: str, secrets: dict, max_upload_mb: int):
+def build_app(db: str, secrets: dict, max_upload_mb: int, tracker: RpcSetting = RpcSetting()):
     import streamlit as st
 
     os.environ["TVMVIZ_DB"] = os.path.abspath(db)
     os.environ[TEAM_ENV] = "1"
+    tracker.export()  # the pages read it from the environment of the process
     settings = api.ApiSettings(db=os.path.abspath(db), max_upload_bytes=max_upload_mb * 2**20)
     return st.App(str(APP_SCRIPT), secrets=secrets, routes=api.routes(settings))
 
 
-def serve(db: str, host: str, port: int, secrets_path: str, max_upload_mb: int) -> None:
+def serve(db: str, host: str, port: int, secrets_path: str, max_upload_mb: int,
+          tracker: RpcSetting = RpcSetting()) -> None:
     secrets = read_secrets(secrets_path)
-    app = build_app(db, secrets, max_upload_mb)
+    app = build_app(db, secrets, max_upload_mb, tracker)
     app.run(config={"server.address": host, "server.port": port, "server.maxUploadSize": max_upload_mb,
                     "server.headless": True, "client.showErrorDetails": "none", "client.toolbarMode": "viewer"})
