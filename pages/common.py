@@ -465,7 +465,7 @@ def measure_here(keys: list, analysis: Analysis, cells=(), device: tuple = (None
         accounts.audit(store.con, who.name, "measure", report.upload_id,
                        {"results": len(results), "where": where, "via": who.via})
         if not same_machine:
-            run_id = next(u.run_id for u in store.uploads() if u.upload_id == report.upload_id)
+            run_id = store.uploads(report.upload_id)[0].run_id
             set_cost_sources(dict.fromkeys(analysis.cost_sources + (run_id,)))
         status.update(label=f"Measured {len(results)} kernels and transforms ({failed} failed): upload "
                             f"{report.upload_id}", state="complete", expanded=False)

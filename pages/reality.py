@@ -28,7 +28,7 @@ st.caption("Each plan is built into the model with TVM (Relax): every conv as co
 store = get_store()
 analysis = current_analysis()
 graph, sel = selection_or_stop(analysis)
-model_kind = next((u.kind for u in store.uploads() if u.upload_id == analysis.model), None)
+model_kind = next((u.kind for u in store.uploads(analysis.model)), None) if analysis.model is not None else None
 model_path = store.raw_file(analysis.model) if model_kind == "onnx_model" else None
 who = current_identity()
 allowed = may_measure(who)  # building and timing occupy the server's cores: admins only on a team server

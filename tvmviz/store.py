@@ -460,10 +460,12 @@ class Store:
 
     # ---- uploads ------------------------------------------------------------------------------
 
-    def uploads(self) -> list[Upload]:
+    def uploads(self, upload_id: int | None = None) -> list[Upload]:
+        """Every upload, or just ``upload_id`` (an empty list when it does not exist)."""
         rows = self.con.execute(
             "SELECT upload_id, file_name, uploader, label, kind, uploaded_at, rows, rejected_lines, failed_trials, "
-            "target, cpu, tvm_version, sha256, run_id FROM upload ORDER BY upload_id"
+            "target, cpu, tvm_version, sha256, run_id FROM upload WHERE $id IS NULL OR upload_id = $id "
+            "ORDER BY upload_id", {"id": upload_id}
         ).fetchall()
         return [Upload(*r[:8], json.loads(r[8] or "{}"), *r[9:]) for r in rows]
 

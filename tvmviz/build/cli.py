@@ -67,7 +67,7 @@ def stored_run_inputs(db: str, run, cost_sources=(), say=None):
     try:
         run_id = resolve_run(store, run)
         graph, tuning, transforms, info = run_inputs(store, run_id, cost_sources)
-        kind = next(u.kind for u in store.uploads() if u.upload_id == info.run.model_upload)
+        kind = store.uploads(info.run.model_upload)[0].kind
         model = store.raw_file(info.run.model_upload)
         if kind != "onnx_model" or model is None:
             raise TvmvizError(f"{info.run.name()}: its model is a {kind} upload without a kept ONNX file; building "

@@ -173,10 +173,10 @@ def _audit_reports(store, who, reports) -> None:
 
 
 def _upload(store, upload_id: int):
-    upload = next((u for u in store.uploads() if u.upload_id == upload_id), None)
-    if upload is None:
+    found = store.uploads(upload_id)
+    if not found:
         raise Gone(f"upload {upload_id} does not exist (deleted already?)")
-    return upload
+    return found[0]
 
 
 def move_as(store, who: Identity, upload_id: int, run_id: int) -> None:
