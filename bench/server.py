@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.ingest import generate  # noqa: E402
-from tests.processes import CHROMIUM, LAUNCH_ARGS, free_port, stop, wait_http  # noqa: E402
+from tests.processes import CHROMIUM, LAUNCH_ARGS, free_port, oidc_secrets, start_oidc, stop, wait_http  # noqa: E402
 
 USER = "bench@example.com"
 
@@ -36,21 +36,12 @@ def start_team(tmp: Path):
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()[-1]
     oidc_port, port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
-    secret = os.urandom(8).hex()
-    (tmp / "secrets.toml").write_text(f"""[auth]
-redirect_uri = "{url}/oauth2callback"
-cookie_secret = "{os.urandom(24).hex()}"
-client_id = "bench"
-client_secret = "{secret}"
-server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configuration"
-client_kwargs = {{ prompt = "login" }}
-""")
-    oidc = subprocess.Popen(["node", "provider.mjs", str(oidc_port), "bench", secret, f"{url}/oauth2callback"],
-                            cwd=ROOT / "tests" / "oidc", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    secrets = oidc_secrets(url, oidc_port, "bench")
+    (tmp / "secrets.toml").write_text(secrets)
+    oidc = start_oidc(secrets, oidc_port)
     server = subprocess.Popen([sys.executable, "-m", "tvmviz", "serve", "--db", str(db), "--port", str(port),
                                "--secrets", str(tmp / "secrets.toml")], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
-    wait_http(f"http://127.0.0.1:{oidc_port}/.well-known/openid-configuration", oidc)
     wait_http(f"{url}/_stcore/health", server)
     return url, token, [server, oidc]
 

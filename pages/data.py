@@ -175,32 +175,29 @@ st.dataframe(pd.DataFrame([
     for u in uploads]), hide_index=True, width="stretch", key="uploads_table")
 
 name_of = {u.upload_id: f"{u.upload_id}: {u.file_name.rsplit('/', 1)[-1]} ({u.kind}, run {u.run_id})" for u in uploads}
-with st.expander("Start a new run"):
-    new_label = st.text_input("Label of the new run", key="new_run_label", placeholder="e.g. resnet50 on skylake")
-    if st.button("Start the run", key="new_run_button"):
+
+
+def action_button(label: str, key: str, action, **button) -> None:
+    """A button that runs ``action`` and redraws the page, or says why it could not."""
+    if st.button(label, key=key, **button):
         try:
-            set_session_run(run_lib.new_run(store, new_label, me.name))
+            action()
             st.rerun()
         except TvmvizError as e:
             st.error(markdown_text(e))
+
+
+with st.expander("Start a new run"):
+    new_label = st.text_input("Label of the new run", key="new_run_label", placeholder="e.g. resnet50 on skylake")
+    action_button("Start the run", "new_run_button", lambda: set_session_run(run_lib.new_run(store, new_label, me.name)))
 with st.expander("Rename this run"):
     st.session_state.setdefault("rename_label", run.label)
     new_name = st.text_input("Label", key="rename_label")
-    if st.button("Rename", key="rename_button"):
-        try:
-            accounts.rename_as(store, me, run, new_name)
-            st.rerun()
-        except TvmvizError as e:
-            st.error(markdown_text(e))
+    action_button("Rename", "rename_button", lambda: accounts.rename_as(store, me, run, new_name))
 with st.expander("Move an upload to another run"):
     moving = st.selectbox("Upload", list(name_of), format_func=name_of.get, key="move_upload")
     to = st.selectbox("To run", list(by_id), format_func=lambda i: by_id[i].name(), key="move_to")
-    if st.button("Move", key="move_button"):
-        try:
-            accounts.move_as(store, me, moving, to)
-            st.rerun()
-        except TvmvizError as e:
-            st.error(markdown_text(e))
+    action_button("Move", "move_button", lambda: accounts.move_as(store, me, moving, to))
 with st.expander("Analysis settings"):
     # widget state is dropped on other pages: the settings live under keys no widget owns
     for key, text in (("opt_estimate", "Estimate layout transforms from the benchmarks given (TVM's "
@@ -216,13 +213,12 @@ with st.expander("Delete an upload"):
     if not allowed:
         st.text(f"Upload {victim} belongs to {owner or 'nobody'}: only its owner or an admin may delete it.")
     sure = st.checkbox(f"Yes, delete upload {victim} and every row it holds", key="delete_sure", disabled=not allowed)
-    if st.button("Delete", type="primary", key="delete_button", disabled=not (allowed and sure)):
-        try:
-            accounts.delete_as(store, me, victim)
-            st.session_state.pop("delete_sure", None)
-            st.rerun()
-        except TvmvizError as e:
-            st.error(markdown_text(e))
+
+    def delete() -> None:
+        accounts.delete_as(store, me, victim)
+        st.session_state.pop("delete_sure", None)
+
+    action_button("Delete", "delete_button", delete, type="primary", disabled=not (allowed and sure))
 with st.expander("Audit log: who uploaded, moved, renamed, deleted and measured what"):
     events = accounts.audit_events(store.con)
     if events:

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -40,6 +41,37 @@ def wait_http(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
             raise RuntimeError(f"{proc.args} exited: {out}")
     proc.kill()
     raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+OIDC_DIR = Path(__file__).resolve().parent / "oidc"
+
+
+def oidc_secrets(app_url: str, oidc_port: int, client_id: str, admins=()) -> str:
+    """A team server's secrets.toml for the test OIDC provider (tests/oidc/provider.mjs) on ``oidc_port``.
+    ``prompt = "login"``: every sign-in asks who you are, so two browser contexts can be two people."""
+    admin_list = ", ".join(f'"{a}"' for a in admins)
+    return f"""[auth]
+redirect_uri = "{app_url}/oauth2callback"
+cookie_secret = "{os.urandom(24).hex()}"
+client_id = "{client_id}"
+client_secret = "{os.urandom(12).hex()}"
+server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configuration"
+client_kwargs = {{ prompt = "login" }}
+
+[tvmviz]
+admins = [{admin_list}]
+"""
+
+
+def start_oidc(secrets_toml: str, oidc_port: int) -> subprocess.Popen:
+    """The real OIDC provider (npm's oidc-provider on node) for the client these secrets describe, ready."""
+    import tomllib
+
+    auth = tomllib.loads(secrets_toml)["auth"]
+    proc = subprocess.Popen(["node", "provider.mjs", str(oidc_port), auth["client_id"], auth["client_secret"],
+                             auth["redirect_uri"]], cwd=OIDC_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wait_http(f"http://127.0.0.1:{oidc_port}/.well-known/openid-configuration", proc)
+    return proc
 
 
 def stop(proc: subprocess.Popen) -> None:

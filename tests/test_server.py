@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.paths import ORACLE_EXAMPLE, R18, ROOT
-from tests.processes import CHROMIUM, LAUNCH_ARGS, free_port, stop, wait_http
+from tests.processes import CHROMIUM, LAUNCH_ARGS, OIDC_DIR, free_port, oidc_secrets, start_oidc, stop, wait_http
 from tvmviz.server import accounts
 from tvmviz.store import Store
 
-OIDC_DIR = ROOT / "tests" / "oidc"
 MAX_UPLOAD_MB = 2
 USERS = {"ana": "ana@example.com", "bo": "bo@example.com", "admin": "admin@example.com"}
 
@@ -46,28 +45,13 @@ def team(tmp_path_factory):
         tokens[who] = p.stdout.split()[-1]  # the contract: the token is the last word
     oidc_port, port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
-    (tmp / "secrets.toml").write_text(f"""
-[auth]
-redirect_uri = "{base}/oauth2callback"
-cookie_secret = "{os.urandom(24).hex()}"
-client_id = "tvmviz-test"
-client_secret = "{os.urandom(12).hex()}"
-server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configuration"
-client_kwargs = {{ prompt = "login" }}
-
-[tvmviz]
-admins = ["{USERS['admin']}"]
-""")
-    import tomllib
-
-    auth = tomllib.loads((tmp / "secrets.toml").read_text())["auth"]
-    oidc = subprocess.Popen(["node", "provider.mjs", str(oidc_port), auth["client_id"], auth["client_secret"],
-                             auth["redirect_uri"]], cwd=OIDC_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    secrets = oidc_secrets(base, oidc_port, "tvmviz-test", admins=[USERS["admin"]])
+    (tmp / "secrets.toml").write_text(secrets)
+    oidc = start_oidc(secrets, oidc_port)
     server = subprocess.Popen([sys.executable, "-m", "tvmviz", "serve", "--db", str(db), "--port", str(port),
                                "--secrets", str(tmp / "secrets.toml"), "--max-upload-mb", str(MAX_UPLOAD_MB)],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_http(f"http://127.0.0.1:{oidc_port}/.well-known/openid-configuration", oidc)
         wait_http(f"{base}/_stcore/health", server)
         yield {"url": base, "tokens": tokens, "tmp": tmp}
     finally:
