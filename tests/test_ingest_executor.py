@@ -7,20 +7,17 @@ code; never from running the parser.
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import json
 import re
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tvmviz.errors import TvmvizError
 from tvmviz.ingest import executor, onednn
 from tvmviz.ingest.base import Source
 from tests.paths import DATA, R18, R18_META, THIRDPARTY, ONEDNN_VERBOSE
+from tests.ingest_helpers import connect_with, on_disk
 
 
 GRAPH_JSON = R18 / "graph.json"
@@ -43,23 +40,12 @@ REAL_KINDS = {
 }
 
 
-def _on_disk(data: bytes) -> str:
-    """Readers take a file (they never hold one in memory): write the bytes to a temp file."""
-    fd, path = tempfile.mkstemp(suffix=".ingest")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
-
-
 def _con():
-    con = duckdb.connect()
-    for stmt in executor.SCHEMA:
-        con.execute(stmt)
-    return con
+    return connect_with(executor.SCHEMA)
 
 
 def _load(con, data: bytes, kind: str, upload_id: int = 1, name: str = "file"):
-    return executor.load(con, upload_id, Source(name, _on_disk(data)), kind)
+    return executor.load(con, upload_id, Source(name, on_disk(data)), kind)
 
 
 def _loaded(path: Path, data: bytes | None = None):

@@ -6,15 +6,11 @@ README, or from TVM's own tuning log of the same model; never from running the p
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import json
 import re
 import statistics
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tvmviz.errors import TvmvizError
@@ -22,6 +18,7 @@ from tvmviz.graph.model import workload_key
 from tvmviz.ingest import executor, onednn
 from tvmviz.ingest.base import Source
 from tests.paths import DATA, R18, THIRDPARTY, ONEDNN_VERBOSE
+from tests.ingest_helpers import connect_with, on_disk
 
 VERBOSE = ONEDNN_VERBOSE
 TVM_TUNING_LOG = R18 / "tuning.log"
@@ -58,23 +55,12 @@ OLD_FORM_LOG = "\n".join(
 )
 
 
-def _on_disk(data: bytes) -> str:
-    """Readers take a file (they never hold one in memory): write the bytes to a temp file."""
-    fd, path = tempfile.mkstemp(suffix=".ingest")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
-
-
 def _con():
-    con = duckdb.connect()
-    for stmt in onednn.SCHEMA:
-        con.execute(stmt)
-    return con
+    return connect_with(onednn.SCHEMA)
 
 
 def _load(con, data: bytes, upload_id: int = 1, name: str = "verbose.txt"):
-    return onednn.load(con, upload_id, Source(name, _on_disk(data)), "onednn_verbose")
+    return onednn.load(con, upload_id, Source(name, on_disk(data)), "onednn_verbose")
 
 
 def _exec_lines(text: str) -> list[tuple[int, list[str]]]:
