@@ -57,6 +57,7 @@ class WorkloadFactors:
     order: list
     kern_slots: np.ndarray  # kernel costs of the slots (for J under PBQP's weights)
     dom_kern: dict  # other convs: their kernel costs over their logged candidates
+    tree: CliqueTree | None = None  # the last solve: its cliques without Z are the same in every solve
 
 
 def _slot_table(m, x_in, y_in, rk, ez, dom_x, dom_y):
@@ -152,7 +153,7 @@ def evaluate(wf: WorkloadFactors, t: np.ndarray, sel: np.ndarray) -> _Eval:
         u = wf.slot_unary[c][:, sel].copy()
         u[k] = u[k] + wf.weight[c] * x_kern
         factors.append(((c, Z_VAR), u))
-    tree = CliqueTree(unary, wf.pairwise, wf.order, tuple(factors), marginals=False)
+    tree = wf.tree = CliqueTree(unary, wf.pairwise, wf.order, tuple(factors), marginals=False, reuse=(wf.tree, Z_VAR))
     best, assign = tree.decode_given(Z_VAR)
     uses = np.zeros(len(sel))
     extra = np.zeros(len(sel))
@@ -238,7 +239,7 @@ def single_conv_break_evens(ext: Problem, conv: int, dom: dict, mask: np.ndarray
     unary = {c: (np.asarray(ext.kernel[c], dtype=float)[d] if c != conv else 0.0) + diag[c][d] for c, d in doms.items()}
     pw = {(u, v): m[np.ix_(doms[u], doms[v])] for (u, v), m in pairwise.items()}
     tree = CliqueTree(unary, pw, elimination_order(unary, pw))
-    rest = tree.marginals()[conv]  # best total without the conv's own kernel, per cell
+    rest = tree.marginal(conv)  # best total without the conv's own kernel, per cell
     kern = np.asarray(ext.kernel[conv], dtype=float)
     with_kernel = rest[[pos[int(i)] for i in kept]] + kern[kept]
     a = (with_kernel[:, None] + mask).min(axis=0)

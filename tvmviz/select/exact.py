@@ -55,10 +55,12 @@ def _expand(vars_f: tuple, table: np.ndarray, scope: tuple) -> np.ndarray:
 class CliqueTree:
     """Min-sum clique tree of the objective; ``marginals`` are exact min-marginals."""
 
-    def __init__(self, unary: dict, pairwise: dict, order: list, factors: tuple = (), marginals: bool = True):
+    def __init__(self, unary: dict, pairwise: dict, order: list, factors: tuple = (), marginals: bool = True,
+                 reuse: tuple = (None, None)):
         """``factors``: more (vars, table) terms of any arity, e.g. a variable joined to many convs.
         ``marginals=False``: only decoding follows, so each clique's own factors are not kept apart (one pass
-        less over the tables)."""
+        less over the tables). ``reuse=(tree, var)``: ``tree`` had the same factor scopes and order, and only
+        the tables touching ``var`` differ; its cliques without ``var`` are taken as they are."""
         self.unary, self.pairwise, self.order = unary, pairwise, order
         self.sizes = {v: len(u) for v, u in unary.items()}
         pos = {v: i for i, v in enumerate(order)}
@@ -76,6 +78,12 @@ class CliqueTree:
             for c in incoming[v]:
                 scope_set.update(self.cliques[c].scope[1:])
             scope = (v,) + tuple(sorted(scope_set - {v}, key=pos.__getitem__))
+            old_tree, vary = reuse
+            if old_tree is not None and vary not in scope_set:  # neither it nor its subtree sees var
+                clique = self.cliques[v] = old_tree.cliques[v]
+                if clique.parent is not None:
+                    incoming[clique.parent].append(v)
+                continue
             shape = tuple(self.sizes[x] for x in scope)
             psi = np.zeros(shape)
             for vars_f, table in bucket[v]:
@@ -123,32 +131,44 @@ class CliqueTree:
             total = total + _expand(cl.scope[1:], cl.down, cl.scope)
         return total
 
+    def _send_down(self, v: int, c: int) -> None:
+        """The message from clique v to its child c (v's own message from its parent is there already)."""
+        cl, ch = self.cliques[v], self.cliques[c]
+        belief = self._belief(v, skip_child=c)
+        sep = ch.scope[1:]
+        drop = tuple(i for i, x in enumerate(cl.scope) if x not in sep)
+        msg = belief.min(axis=drop) if drop else belief
+        kept = [x for x in cl.scope if x in sep]
+        ch.down = np.transpose(msg, [kept.index(x) for x in sep])
+
     def calibrate(self) -> None:
         for v in reversed(self.order):  # parents before children
-            cl = self.cliques[v]
-            for c in cl.children:
-                ch = self.cliques[c]
-                belief = self._belief(v, skip_child=c)
-                sep = ch.scope[1:]
-                drop = tuple(i for i, x in enumerate(cl.scope) if x not in sep)
-                msg = belief.min(axis=drop) if drop else belief
-                kept = [x for x in cl.scope if x in sep]
-                ch.down = np.transpose(msg, [kept.index(x) for x in sep])
+            for c in self.cliques[v].children:
+                self._send_down(v, c)
+
+    def _min_marginal(self, v: int) -> np.ndarray:
+        """Needs the messages from the root down to v's clique."""
+        root = v
+        while self.cliques[root].parent is not None:
+            root = self.cliques[root].parent
+        others = sum(float(self.cliques[r].up) for r in self.order
+                     if self.cliques[r].parent is None and r != root)  # the other components' optima
+        b = self._belief(v)
+        return b.reshape(b.shape[0], -1).min(axis=1) + others
 
     def marginals(self) -> dict:
         """var -> vector: the best total with the var forced to each candidate."""
         self.calibrate()
-        roots = [v for v in self.order if self.cliques[v].parent is None]
-        best = {r: float(self.cliques[r].up) for r in roots}  # each connected component's optimum
-        out = {}
-        for v, cl in self.cliques.items():
-            root = v
-            while self.cliques[root].parent is not None:
-                root = self.cliques[root].parent
-            others = sum(best[r] for r in roots if r != root)
-            b = self._belief(v)
-            out[v] = b.reshape(b.shape[0], -1).min(axis=1) + others
-        return out
+        return {v: self._min_marginal(v) for v in self.cliques}
+
+    def marginal(self, var: int) -> np.ndarray:
+        """``marginals()[var]`` alone: messages are sent only on the path from the root to var's clique."""
+        path = [var]
+        while self.cliques[path[-1]].parent is not None:
+            path.append(self.cliques[path[-1]].parent)
+        for child, parent in reversed(list(zip(path, path[1:]))):
+            self._send_down(parent, child)
+        return self._min_marginal(var)
 
     def optimum(self) -> float:
         return sum(float(self.cliques[v].up) for v in self.order if self.cliques[v].parent is None)
