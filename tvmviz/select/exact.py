@@ -212,24 +212,28 @@ def elimination_order(unary: dict, pairwise: dict, scopes: tuple = (), last: tup
     """Greedy min-fill (ties: smaller table, then node index); the vars in ``last`` go last, in that order."""
     nbrs = _neighbours(unary, pairwise, scopes)
     remaining = set(unary) - set(last)
+
+    def key(v):
+        live = nbrs[v]
+        fill = sum(1 for x in live for y in live if x < y and y not in nbrs[x])
+        size = len(unary[v])
+        for x in live:
+            size *= len(unary[x])
+        return (fill, size, v)
+
+    keys = {v: key(v) for v in remaining}
     order = []
     while remaining:
-        best, best_key = None, None
-        for v in remaining:
-            live = nbrs[v]
-            fill = sum(1 for x in live for y in live if x < y and y not in nbrs[x])
-            size = len(unary[v])
-            for x in live:
-                size *= len(unary[x])
-            key = (fill, size, v)
-            if best_key is None or key < best_key:
-                best, best_key = v, key
+        best = min(remaining, key=keys.__getitem__)
         live = nbrs[best]
         for x in live:
             nbrs[x] |= live - {x}
             nbrs[x].discard(best)
         remaining.discard(best)
         order.append(best)
+        # only these keys changed: the live vars' neighbours, and vars next to two of them (new edges)
+        for v in (live | {y for x in live for y in nbrs[x]}) & remaining:
+            keys[v] = key(v)
     return order + list(last)
 
 
