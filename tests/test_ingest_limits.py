@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from tvmviz import ingest
 from tvmviz.errors import TvmvizError
@@ -206,3 +207,18 @@ def test_duckdb_memory_cap_is_applied_and_running_out_is_a_reason(tmp_path, monk
     monkeypatch.setenv("TVMVIZ_MEMORY_LIMIT", "1GB'; DROP TABLE upload; --")
     with pytest.raises(TvmvizError, match="TVMVIZ_MEMORY_LIMIT"):
         Store.open(db)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.binary(max_size=60).map(lambda b: b.replace(b"\r", b"\n")), st.integers(1, 9))
+def test_line_scan_finds_every_line_over_the_limit(tmp_path_factory, data, limit):
+    from tvmviz.ingest.base import scan_lines
+
+    path = tmp_path_factory.mktemp("scan") / "f"
+    path.write_bytes(data)
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    scan = scan_lines(str(path), max_line_bytes=limit)
+    assert scan.count == len(lines)
+    assert scan.over_long == [n for n, line in enumerate(lines, 1) if len(line) > limit]

@@ -19,8 +19,6 @@ import math
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class Source:
@@ -144,8 +142,9 @@ def scan_lines(path: str, find_trailing_commas: bool = True, max_line_bytes: int
     few again) and those over ``max_line_bytes`` (refused before any work on them). A comma split from
     its bracket by a chunk boundary is caught by carrying the last squeezed byte over."""
     count, found, long_lines, last, prev_tail, open_line = 0, [], [], b"\n", b"", 0
+    chunk_size = min(16 * _READ_CHUNK, max_line_bytes or 16 * _READ_CHUNK)
     with open(path, "rb") as f:
-        while chunk := f.read(16 * _READ_CHUNK):
+        while chunk := f.read(chunk_size):
             if find_trailing_commas:
                 squeezed = chunk.translate(_SQUEEZE, b" \t")  # one pass; newlines stay, so positions map to lines
                 if prev_tail == b"," and squeezed[:1] == b"}":
@@ -156,19 +155,17 @@ def scan_lines(path: str, find_trailing_commas: bool = True, max_line_bytes: int
                     line += squeezed.count(b"\n", at_prev, at)
                     at_prev = at
                     found.append(line)
-            if max_line_bytes is None:
-                count += chunk.count(b"\n")
-            else:
-                ends = np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10)
-                # each line's length: the part carried from earlier chunks, then the gaps between newlines
-                lengths = np.diff(ends, prepend=-1) - 1
-                if len(ends):
-                    lengths[0] += open_line
-                    open_line = len(chunk) - int(ends[-1]) - 1
-                else:
+            if max_line_bytes is not None:
+                # a line inside one chunk is shorter than the chunk, so no longer than the limit: only a line
+                # running on from earlier chunks can be too long
+                first = chunk.find(b"\n")
+                if first < 0:
                     open_line += len(chunk)
-                long_lines.extend((count + 1 + np.flatnonzero(lengths > max_line_bytes)).tolist())
-                count += len(ends)
+                else:
+                    if open_line + first > max_line_bytes:
+                        long_lines.append(count + 1)
+                    open_line = len(chunk) - chunk.rfind(b"\n") - 1
+            count += chunk.count(b"\n")
             last = chunk[-1:]
     if open_line > (max_line_bytes or math.inf):
         long_lines.append(count + 1)
