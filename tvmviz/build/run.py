@@ -260,6 +260,7 @@ def _compile_plans(plans, model, graph, ref: _Reference, target, step) -> _Compi
 
     from tvmviz.build.kernels import TOPI_LOCK, compile_all, library
     from tvmviz.build.model import build_module
+    from tvmviz.build.schedule import schedule_ops
 
     t0 = time.perf_counter()
     step(0, f"building {len(plans)} Relax modules")
@@ -276,7 +277,7 @@ def _compile_plans(plans, model, graph, ref: _Reference, target, step) -> _Compi
     combined = IRModule({f"plan{k}": b.mod["main"].with_attr("global_symbol", f"plan{k}") for k, b in enumerate(built)})
     try:
         with TOPI_LOCK, target:
-            lowered = relax.get_default_pipeline(target)(combined)
+            lowered = schedule_ops(relax.get_default_pipeline(target)(combined), target)
         ops = {gv.name_hint: f for gv, f in lowered.functions.items() if isinstance(f, PrimFunc)}
         kernel_modules, op_modules = compile_all(todo, ops, target)
         lib.add(kernel_modules)
