@@ -267,3 +267,17 @@ def test_tvm_workers_are_not_pinned_to_one_core():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [available_cores()]
+
+
+def test_plans_with_the_same_layouts_are_built_and_timed_once(fire):
+    plans = make_plans(fire["graph"], fire["tuning"], [], ["dp", "pbqp", "uniform:4"], estimate_transforms=True)
+    assert plans[0].choices() == plans[1].choices() != plans[2].choices()
+    steps = []
+    report = run_plans(fire["model"], fire["graph"], plans, repeat=2, single_thread=False,
+                       progress=lambda done, total, label: steps.append(label))
+    dp, pbqp, uniform = report.plans
+    assert pbqp.plan == "pbqp" and pbqp.measured_runs_s == dp.measured_runs_s != uniform.measured_runs_s
+    assert [l.measured_s for l in pbqp.layers] == [l.measured_s for l in dp.layers]
+    assert any("same layouts as plan dp" in w for w in pbqp.warnings)
+    assert not any("same layouts" in w for w in dp.warnings + uniform.warnings)
+    assert not any(label.startswith("pbqp:") for label in steps)
