@@ -281,3 +281,22 @@ def test_plans_with_the_same_layouts_are_built_and_timed_once(fire):
     assert any("same layouts as plan dp" in w for w in pbqp.warnings)
     assert not any("same layouts" in w for w in dp.warnings + uniform.warnings)
     assert not any(label.startswith("pbqp:") for label in steps)
+
+
+def test_other_ops_get_a_parallel_cpu_schedule(fire):
+    from tvm import relax
+    from tvm.tirx import PrimFunc
+
+    from tvmviz.build.schedule import schedule_ops
+    from tvmviz.measure.timing import resolve_target
+
+    plan = make_plans(fire["graph"], fire["tuning"], [], ["dp"], estimate_transforms=True)[0]
+    built = build_module(fire["model"], fire["graph"], plan.choices(),
+                         model_weights(fire["model"], data_input_names(fire["graph"])))
+    target = resolve_target(None)
+    with target:
+        lowered = schedule_ops(relax.get_default_pipeline(target)(built.mod), target)
+    ops = {gv.name_hint: f for gv, f in lowered.functions.items() if isinstance(f, PrimFunc)}
+    assert ops and all(f.attrs.get("tirx.is_scheduled") for f in ops.values()), sorted(ops)
+    parallel = [name for name, f in ops.items() if "T.parallel" in f.script()]
+    assert {name for name in ops if "relu" in name or "pool" in name} <= set(parallel), sorted(ops)
