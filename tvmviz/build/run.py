@@ -214,7 +214,7 @@ def run_plans(model, graph, plans, threads: int | None = None, repeat: int = DEF
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     tvm = import_tvm()
     target = resolve_target(target)
-    first = _first_with_same_layouts(plans)
+    first = first_with_same_layouts(plans)
     distinct = [k for k in range(len(plans)) if first[k] == k]  # indices of the plans built and timed
     steps_per_plan = 2 + int(single_thread)
     total = 3 + steps_per_plan * len(distinct)
@@ -310,7 +310,7 @@ def _compile_plans(plans, model, graph, ref: _Reference, target, step) -> _Compi
     return _Compiled(executable, built, build_s, len(kernels), len(todo), time.perf_counter() - t0)
 
 
-def _first_with_same_layouts(plans) -> list[int]:
+def first_with_same_layouts(plans) -> list[int]:
     """Per plan, the index of the first plan choosing the same (ic_bn, oc_bn, config) for every conv."""
     seen: dict = {}
     return [seen.setdefault(repr(sorted(plan.choices().items())), k) for k, plan in enumerate(plans)]
