@@ -180,6 +180,8 @@ st.dataframe(tr.style.format(precision=4, na_rep="–"), hide_index=True, width=
 st.subheader("1 thread vs N threads")
 st.dataframe(threads_table(docs).style.format(precision=3, na_rep="–"), hide_index=True, width="stretch")
 st.caption("speedup = 1-thread time / N-thread time; well below N means the threads wait on each other, on "
-           "memory, or on other processes sharing the cores.")
+           "memory, or on other processes sharing the cores: a parallel kernel runs at the pace of its slowest "
+           "thread, so on a loaded machine N threads can be slower than 1 (TVM's workers run unpinned here, "
+           "TVM_BIND_THREADS=0: pinned, one busy core stalled every kernel).")
 for w in plan.get("warnings", []):
     st.warning(markdown_text(w))

@@ -23,6 +23,7 @@ from tvmviz.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 600  # two plans built on a shared 2-core machine
 PLANS = ["dp", "uniform:8"]
+ADMIN = "admin@example.com"
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,11 @@ def fire_run(tmp_path_factory):
     shutil.rmtree(folder)
 
 
-def _open(run_id: int, page: str) -> AppTest:
+def _open(run_id: int, page: str, user: dict | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    if user is not None:  # a team server's signed-in person (st.user), its admins in the secrets
+        at.user = {"is_logged_in": True, **user}
+        at.secrets["tvmviz"] = {"admins": [ADMIN]}
     at.query_params["run"] = str(run_id)
     at.session_state["opt_estimate"] = True  # the run has no transform benchmarks: estimate them
     at.switch_page(page)
@@ -126,3 +130,14 @@ def test_a_build_that_cannot_start_reports_why(fire_run):
     job = PlanJob(JobRequest(default_db_path(), fire_run, ["uniform:32"], 1, 1, True))
     assert job.wait(TIMEOUT)
     assert job.report is None and "no tuning record at NCHW32c" in job.error
+
+
+def test_build_button_is_locked_for_non_admins_on_a_team_server(fire_run, monkeypatch):
+    monkeypatch.setenv("TVMVIZ_TEAM_SERVER", "1")
+    for email, admin in (("ana@example.com", False), (ADMIN, True)):
+        at = _open(fire_run, "pages/reality.py", {"email": email})
+        [build] = [b for b in at.button if b.label == "Build and run"]
+        assert build.disabled is not admin, email
+        locked = [i.value for i in at.info if "only admins may" in i.value]
+        assert bool(locked) is not admin, email
+        assert any(f"Signed in as {email}" in t.value for t in at.sidebar.text)

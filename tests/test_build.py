@@ -8,7 +8,10 @@ records measured on this project's machine.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,7 +20,7 @@ from tests.fire_model import fire_model, fire_records
 from tvmviz.build.compare import layer_table, markdown, plans_table, split_plans, transform_table
 from tvmviz.build.model import build_module, data_input_names, model_weights
 from tvmviz.build.plans import block_for, make_plans, parse_plans
-from tvmviz.build.run import REL_ERR_LIMIT, allow_all_cores, check_numerics, run_plans
+from tvmviz.build.run import REL_ERR_LIMIT, allow_all_cores, available_cores, check_numerics, run_plans
 from tvmviz.cli import main
 from tvmviz.errors import TvmvizError
 from tvmviz.graph.onnx_import import onnx_model_to_graph
@@ -253,3 +256,47 @@ def test_kernels_are_compiled_once_per_process_and_shared_by_plans(fire, fire_re
     assert all(p.max_rel_err <= REL_ERR_LIMIT for p in again.plans)
     assert [(x.name, x.ic_bn, x.oc_bn) for x in again.plans[1].layers] == \
         [(x.name, x.ic_bn, x.oc_bn) for x in report.plans[1].layers]
+
+
+@pytest.mark.skipif(available_cores() < 2, reason="a worker can only be pinned away from others with 2+ cores")
+def test_tvm_workers_are_not_pinned_to_one_core():
+    # pinned (TVM's default), a worker whose core another process keeps busy stalls every parallel kernel
+    probe = ("import os; from tvmviz.build.run import allow_all_cores, set_threads; allow_all_cores(); "
+             "set_threads(2); print(sorted({len(os.sched_getaffinity(int(t))) for t in os.listdir('/proc/self/task')}))")
+    env = {k: v for k, v in os.environ.items() if k != "TVM_BIND_THREADS"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [available_cores()]
+
+
+def test_plans_with_the_same_layouts_are_built_and_timed_once(fire):
+    plans = make_plans(fire["graph"], fire["tuning"], [], ["dp", "pbqp", "uniform:4"], estimate_transforms=True)
+    assert plans[0].choices() == plans[1].choices() != plans[2].choices()
+    steps = []
+    report = run_plans(fire["model"], fire["graph"], plans, repeat=2, single_thread=False,
+                       progress=lambda done, total, label: steps.append(label))
+    dp, pbqp, uniform = report.plans
+    assert pbqp.plan == "pbqp" and pbqp.measured_runs_s == dp.measured_runs_s != uniform.measured_runs_s
+    assert [l.measured_s for l in pbqp.layers] == [l.measured_s for l in dp.layers]
+    assert any("same layouts as plan dp" in w for w in pbqp.warnings)
+    assert not any("same layouts" in w for w in dp.warnings + uniform.warnings)
+    assert not any(label.startswith("pbqp:") for label in steps)
+
+
+def test_other_ops_get_a_parallel_cpu_schedule(fire):
+    from tvm import relax
+    from tvm.tirx import PrimFunc
+
+    from tvmviz.build.schedule import schedule_ops
+    from tvmviz.measure.timing import resolve_target
+
+    plan = make_plans(fire["graph"], fire["tuning"], [], ["dp"], estimate_transforms=True)[0]
+    built = build_module(fire["model"], fire["graph"], plan.choices(),
+                         model_weights(fire["model"], data_input_names(fire["graph"])))
+    target = resolve_target(None)
+    with target:
+        lowered = schedule_ops(relax.get_default_pipeline(target)(built.mod), target)
+    ops = {gv.name_hint: f for gv, f in lowered.functions.items() if isinstance(f, PrimFunc)}
+    assert ops and all(f.attrs.get("tirx.is_scheduled") for f in ops.values()), sorted(ops)
+    parallel = [name for name, f in ops.items() if "T.parallel" in f.script()]
+    assert {name for name in ops if "relu" in name or "pool" in name} <= set(parallel), sorted(ops)

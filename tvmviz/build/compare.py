@@ -88,7 +88,8 @@ def _cause(ratio, ratio_1t, threads, cpu, record_cpu, after_unpredicted) -> str:
         causes.append(f"record timed on another CPU ({record_cpu}, this is {cpu})")
     if threads > 1 and ratio_1t is not None and ratio_1t <= RATIO_FLAG:
         causes.append(f"threads: {ratio_1t:.2f}× at 1 thread, {ratio:.2f}× at {threads}: the thread pool contends "
-                      "(other processes on the cores, or more threads than free cores)")
+                      "(other processes on the cores, or more threads than free cores; a TVM worker pinned to a busy core "
+                      "stalls every parallel kernel, so tvmviz starts TVM with TVM_BIND_THREADS=0)")
     elif ratio_1t is not None and ratio_1t > RATIO_FLAG:
         causes.append("in-graph vs isolated: slow at 1 thread too (caches hold the previous layer's data, not this "
                       "one's; the record was a warm loop of this kernel alone)")

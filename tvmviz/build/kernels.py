@@ -30,10 +30,11 @@ from tvmviz.measure.timing import import_tvm
 SYMBOL_PREFIX = "tvmviz_kernel_"
 MAX_KERNELS = 2048  # compiled kernels kept per process (a ResNet-50 sweep of 5 plans needs a few hundred)
 MAX_WORKERS = 4
-# relative compile times (ResNet-18 on this project's machine: ~1 s a conv with its unrolled tiles, ~0.5 s a
-# transform, ~0.9 s an unscheduled fused op) and a child's start (its TVM import), to split the work evenly
-COST = {"conv": 1.0, "transform": 0.5, "op": 0.9}
-CHILD_START = 2.0
+# CPU seconds to compile one (ResNet-18's, on this project's machine, batched as compile_all does: a conv
+# with its unrolled tiles, a transform, a scheduled fused op) and a child's start (its TVM import, linking
+# its .so), to split the work evenly: the child, not this process, was the one left compiling
+COST = {"conv": 0.2, "transform": 0.06, "op": 0.09}
+CHILD_START = 2.5
 
 # topi keeps its tag scope in a class attribute: TE / topi (schedules, Relax legalization) one thread at a time
 TOPI_LOCK = threading.Lock()

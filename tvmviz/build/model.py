@@ -8,7 +8,7 @@ plans use them, never fused, so each is timed as the kernel that was predicted; 
 (kernel symbol, how many calls of it came before). Other ops run in the layout they receive (elementwise, pools, channel concat in NCHW[x]c);
 a merge's inputs after the first are transformed into the first input's layout (the graph tuner's
 leftmost-input rule), and ops that need NCHW (flatten, gemm, reshape, softmax, ...) get it back.
-Those ops are legalized and fused by Relax's CPU pipeline.
+Those ops are legalized and fused by Relax's CPU pipeline and scheduled by tvmviz.build.schedule.
 
 Weights come from the model's initializers; shape-only weights get fixed random values
 (``model_weights``), so ``onnx.reference`` can be run on the same numbers.

@@ -35,9 +35,13 @@ def available_cores() -> int:
 
 
 def allow_all_cores() -> None:
-    """Let TVM's thread pool use every core (by default it takes half, assuming hyper-threads). Only
-    effective before TVM first runs a parallel kernel in this process; ``set_threads`` reports what it got."""
+    """Let TVM's thread pool use every core (by default it takes half, assuming hyper-threads), its workers
+    unpinned: TVM binds each worker to one core, and on a shared machine a worker whose core another
+    process keeps busy cannot move, so every parallel kernel waits for it at its barrier (ResNet-18 at 2
+    threads with a busy core 1: pinned, no inference finished in 12 minutes; unpinned, 0.4 s each, as at 1
+    thread). Only effective before TVM starts its pool in this process; ``set_threads`` reports what it got."""
     os.environ.setdefault("TVM_NUM_THREADS", str(available_cores()))
+    os.environ.setdefault("TVM_BIND_THREADS", "0")
 
 
 def set_threads(n: int) -> int:
@@ -194,7 +198,8 @@ def run_plans(model, graph, plans, threads: int | None = None, repeat: int = DEF
     Every plan's module is built first; the kernels they call are compiled once for all of them (and
     kept for later calls, tvmviz.build.kernels), each plan's other ops are compiled beside them on
     every core; only then is anything timed, one plan after another, so compiling never shares the
-    cores with a measurement."""
+    cores with a measurement. Plans with the same layouts everywhere (dp, pbqp and exact often agree)
+    are one module: built and timed once, each reported with its own objective and a note saying so."""
     if not 1 <= int(repeat) <= MAX_REPEAT:
         raise TvmvizError(f"--repeat must be between 1 and {MAX_REPEAT}, got {repeat}")
     cores = available_cores()
@@ -209,25 +214,36 @@ def run_plans(model, graph, plans, threads: int | None = None, repeat: int = DEF
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     tvm = import_tvm()
     target = resolve_target(target)
+    first = first_with_same_layouts(plans)
+    distinct = [k for k in range(len(plans)) if first[k] == k]  # indices of the plans built and timed
     steps_per_plan = 2 + int(single_thread)
-    total = 3 + steps_per_plan * len(plans)
+    total = 3 + steps_per_plan * len(distinct)
     say = progress or (lambda done, total, label: None)
     say(0, total, "onnx.reference on a random input")
     ref = _reference(model, graph, seed)
-    compiled = _compile_plans(plans, model, graph, ref, target, lambda step, label: say(1 + step, total, label))
-    shared_s = (compiled.compile_s - sum(compiled.build_s)) / len(plans)
+    compiled = _compile_plans([plans[k] for k in distinct], model, graph, ref, target,
+                              lambda step, label: say(1 + step, total, label))
+    shared_s = (compiled.compile_s - sum(compiled.build_s)) / len(distinct)
     actual = set_threads(threads)
     warnings = []
     if actual != threads:
         warnings.append(f"asked for {threads} threads, TVM runs {actual} (its pool was sized before; set "
                         f"TVM_NUM_THREADS={threads} before starting)")
     dev = tvm.cpu(0)
+    measured = {}  # plan index -> (module, _Measured, build seconds) of the plans built and timed
+    for u, k in enumerate(distinct):
+        base, plan, built = 3 + u * steps_per_plan, plans[k], compiled.built[u]
+        measured[k] = (built, _measure_plan(
+            plan, built, compiled.executable, f"plan{u}", ref, dev, actual, repeat, single_thread,
+            lambda step, label, base=base, plan=plan: say(base + step, total, f"{plan.name}: {label}")),
+            compiled.build_s[u] + shared_s)
     runs = []
-    for k, (plan, built) in enumerate(zip(plans, compiled.built)):
-        base = 3 + k * steps_per_plan
-        runs.append(_run_plan(plan, built, compiled.executable, f"plan{k}", compiled.build_s[k] + shared_s, ref, dev,
-                              actual, repeat, single_thread,
-                              lambda step, label, base=base: say(base + step, total, f"{plan.name}: {label}")))
+    for k, plan in enumerate(plans):
+        built, m, build_s = measured[first[k]]
+        runs.append(_plan_run(plan, built, m, build_s if first[k] == k else 0.0))
+        if first[k] != k:
+            runs[-1].warnings.append(f"the same layouts as plan {plans[first[k]].name}: one module, built and "
+                                     "measured once; these are its times")
         runs[-1].warnings[:0] = warnings
     set_threads(actual)
     say(total, total, "")
@@ -260,6 +276,7 @@ def _compile_plans(plans, model, graph, ref: _Reference, target, step) -> _Compi
 
     from tvmviz.build.kernels import TOPI_LOCK, compile_all, library
     from tvmviz.build.model import build_module
+    from tvmviz.build.schedule import schedule_ops
 
     t0 = time.perf_counter()
     step(0, f"building {len(plans)} Relax modules")
@@ -276,7 +293,7 @@ def _compile_plans(plans, model, graph, ref: _Reference, target, step) -> _Compi
     combined = IRModule({f"plan{k}": b.mod["main"].with_attr("global_symbol", f"plan{k}") for k, b in enumerate(built)})
     try:
         with TOPI_LOCK, target:
-            lowered = relax.get_default_pipeline(target)(combined)
+            lowered = schedule_ops(relax.get_default_pipeline(target)(combined), target)
         ops = {gv.name_hint: f for gv, f in lowered.functions.items() if isinstance(f, PrimFunc)}
         kernel_modules, op_modules = compile_all(todo, ops, target)
         lib.add(kernel_modules)
@@ -293,8 +310,23 @@ def _compile_plans(plans, model, graph, ref: _Reference, target, step) -> _Compi
     return _Compiled(executable, built, build_s, len(kernels), len(todo), time.perf_counter() - t0)
 
 
-def _run_plan(plan, built, executable, func: str, build_s, ref: _Reference, dev, threads, repeat, single_thread,
-              step) -> PlanRun:
+def first_with_same_layouts(plans) -> list[int]:
+    """Per plan, the index of the first plan choosing the same (ic_bn, oc_bn, config) for every conv."""
+    seen: dict = {}
+    return [seen.setdefault(repr(sorted(plan.choices().items())), k) for k, plan in enumerate(plans)]
+
+
+@dataclass
+class _Measured:
+    rel_err: float
+    runs: list  # end-to-end seconds per run, N threads
+    per_call: dict  # (function, occurrence) -> median seconds in place, N threads
+    runs_1t: list
+    per_call_1t: dict
+
+
+def _measure_plan(plan, built, executable, func: str, ref: _Reference, dev, threads, repeat, single_thread,
+                  step) -> _Measured:
     tvm = import_tvm()
     from tvm import relax
 
@@ -306,8 +338,6 @@ def _run_plan(plan, built, executable, func: str, build_s, ref: _Reference, dev,
     rel_err = check_numerics(got, ref.want, f"plan {plan.name}")
     step(1, f"timing at {threads} threads")
     runs, per_call = _measure(vm, executable, func, dev, args, repeat)
-    result = PlanRun(plan.name, plan.predicted_s, statistics.median(runs), runs, rel_err, [], [], build_s=build_s,
-                     warnings=list(plan.selection.warnings))
     runs_1t, per_call_1t = [], {}
     if single_thread and threads != 1:
         step(2, "timing at 1 thread")
@@ -316,9 +346,15 @@ def _run_plan(plan, built, executable, func: str, build_s, ref: _Reference, dev,
         set_threads(threads)
     elif single_thread:
         runs_1t, per_call_1t = runs, per_call
-    if runs_1t:
-        result.measured_1t_s, result.measured_1t_runs_s = statistics.median(runs_1t), runs_1t
-    _attribute(result, plan, built, per_call, per_call_1t)
+    return _Measured(rel_err, runs, per_call, runs_1t, per_call_1t)
+
+
+def _plan_run(plan, built, m: _Measured, build_s: float) -> PlanRun:
+    result = PlanRun(plan.name, plan.predicted_s, statistics.median(m.runs), m.runs, m.rel_err, [], [],
+                     build_s=build_s, warnings=list(plan.selection.warnings))
+    if m.runs_1t:
+        result.measured_1t_s, result.measured_1t_runs_s = statistics.median(m.runs_1t), m.runs_1t
+    _attribute(result, plan, built, m.per_call, m.per_call_1t)
     return result
 
 
