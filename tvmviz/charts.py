@@ -1,7 +1,7 @@
 """Altair chart builders for the dashboard and the report: pure functions from tvmviz objects to charts.
 
-Each chart is built from a small table (``*_frame``) so tests can check the data without pixels and the
-report can reuse the same table. No Streamlit here.
+Each chart is built from a small table (``*_frame``; the graph from plain rows, ``graph_rows``) so tests can
+check the data without pixels and the report can reuse the same table. No Streamlit here.
 """
 
 from __future__ import annotations
@@ -80,9 +80,9 @@ def _block_rows(graph, layout, choice, key, pos) -> dict:
             "reads": "", "writes": summary, "kernel_ms": kernel * 1e3 if convs else None}
 
 
-def graph_frames(graph: LayoutGraph, layout: GraphLayout, selection=None, changed=(), picked: str | None = None,
-                 origins: dict | None = None):
-    """(nodes, edges, labels) tables for graph_chart: node positions, chosen x, kernel and transform costs;
+def graph_rows(graph: LayoutGraph, layout: GraphLayout, selection=None, changed=(), picked: str | None = None,
+                origins: dict | None = None):
+    """(nodes, edges, labels) rows (dicts) for graph_spec: node positions, chosen x, kernel and transform costs;
     one row per point of each edge's polyline; the texts drawn on edges.
 
     An edge into a later band becomes two short stubs ("leave" under its producer, labelled "→ consumer"
@@ -146,8 +146,11 @@ def graph_frames(graph: LayoutGraph, layout: GraphLayout, selection=None, change
             "transform_in_ms": t_in.get(n.name, 0.0) * 1e3 if c else None,
             "changed": n.name in changed, "picked": n.name == picked,
         })
-    return (pd.DataFrame(rows), pd.DataFrame(edges, columns=EDGE_COLUMNS),
-            pd.DataFrame(labels, columns=LABEL_COLUMNS))
+    return rows, _project(edges, EDGE_COLUMNS), _project(labels, LABEL_COLUMNS)
+
+
+def _project(rows: list, columns: list) -> list:
+    return [{c: r.get(c) for c in columns} for r in rows]
 
 
 def _key_name(graph, key) -> str:
@@ -165,21 +168,16 @@ def graph_spec(graph: LayoutGraph, selection=None, changed=(), picked: str | Non
     if condensed is None:
         condensed = len(graph.nodes) > 150
     layout = layout or layout_graph(graph, condensed=condensed, max_width_px=max_width_px, collapsed=collapsed)
-    nodes, edges, labels = graph_frames(graph, layout, selection, changed, picked, origins)
-    domain, colors = style.x_scale(set(nodes["x_block"].dropna()) | set(x_domain or ()))
+    nodes, edges, labels = graph_rows(graph, layout, selection, changed, picked, origins)
+    domain, colors = style.x_scale({r["x_block"] for r in nodes if r["x_block"] is not None} | set(x_domain or ()))
     spec = json.loads(_graph_template(float(layout.width + 16), float(layout.height), tuple(domain), tuple(colors)))
-    spec["datasets"] = {name: _records(frame) for name, frame in (("nodes", nodes), ("edges", edges),
-                                                                   ("labels", labels))}
+    spec["datasets"] = {"nodes": nodes, "edges": edges, "labels": labels}  # plain rows: no DataFrame round trip
     return spec
 
 
 def graph_chart(*args, **kwargs) -> alt.LayerChart:
     """graph_spec as an Altair chart (for callers that compose or save charts)."""
     return alt.LayerChart.from_dict(graph_spec(*args, **kwargs), validate=False)
-
-
-def _records(frame: pd.DataFrame) -> list:
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 @functools.lru_cache(maxsize=32)
