@@ -18,6 +18,7 @@ from tvmviz import runs as run_lib
 from tvmviz.errors import TvmvizError
 from tvmviz.server import accounts
 from tvmviz.select import Scenario, SelectOptions, select
+from tvmviz.select.costmodel import TableCache
 from tvmviz.store import Store, default_db_path, process_store
 from tvmviz.text import markdown_text
 
@@ -248,12 +249,22 @@ def cached_inputs(db: str, key: tuple):
     return run_lib.run_inputs(_process_store().cursor(), key[0], key[2])
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _table_cache(db: str, key: tuple, input_ids: tuple) -> TableCache:
+    """The transform tables of one run's inputs. Keyed by the inputs' ids too: cached_inputs may rebuild them,
+    and while this cache holds the old objects their ids cannot be reused."""
+    graph, tuning, transforms, _ = cached_inputs(db, key)
+    return TableCache(graph, tuning, transforms)
+
+
 @st.cache_resource(max_entries=64, show_spinner=False)
 def cached_selection(db: str, key: tuple, base: SelectOptions, scenario: str):
-    """One selection per (run inputs, base options, scenario string): what-if reruns of a seen scenario are free."""
+    """One selection per (run inputs, base options, scenario string): what-if reruns of a seen scenario are free,
+    and a new one re-prices only the transform tables it changes."""
     graph, tuning, transforms, _ = cached_inputs(db, key)
     opts = Scenario.from_string(scenario).options(base) if scenario else base
-    return select(graph, tuning, transforms, opts)
+    tables = _table_cache(db, key, (id(graph), id(tuning), id(transforms)))
+    return select(graph, tuning, transforms, opts, tables)
 
 
 def show_run(analysis: Analysis) -> None:
