@@ -17,8 +17,7 @@ import streamlit as st
 from tvmviz import runs as run_lib
 from tvmviz.errors import TvmvizError
 from tvmviz.server import accounts
-from tvmviz.select import Scenario, SelectOptions, select
-from tvmviz.select.costmodel import TableCache
+from tvmviz.select.options import SelectOptions  # the solvers (NumPy) load with the first selection
 from tvmviz.store import Store, default_db_path, process_store
 from tvmviz.text import markdown_text
 
@@ -250,9 +249,11 @@ def cached_inputs(db: str, key: tuple):
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _table_cache(db: str, key: tuple, input_ids: tuple) -> TableCache:
+def _table_cache(db: str, key: tuple, input_ids: tuple):
     """The transform tables of one run's inputs. Keyed by the inputs' ids too: cached_inputs may rebuild them,
     and while this cache holds the old objects their ids cannot be reused."""
+    from tvmviz.select.costmodel import TableCache
+
     graph, tuning, transforms, _ = cached_inputs(db, key)
     return TableCache(graph, tuning, transforms)
 
@@ -261,6 +262,8 @@ def _table_cache(db: str, key: tuple, input_ids: tuple) -> TableCache:
 def cached_selection(db: str, key: tuple, base: SelectOptions, scenario: str):
     """One selection per (run inputs, base options, scenario string): what-if reruns of a seen scenario are free,
     and a new one re-prices only the transform tables it changes."""
+    from tvmviz.select import Scenario, select
+
     graph, tuning, transforms, _ = cached_inputs(db, key)
     opts = Scenario.from_string(scenario).options(base) if scenario else base
     tables = _table_cache(db, key, (id(graph), id(tuning), id(transforms)))
