@@ -25,6 +25,7 @@ SLOT_PX = 200  # horizontal unit of the layout: room for a "name · 32c→16c" l
 BAND_GAP_PX = 40
 TOP_PX = 30  # room above a band's first row for the "from …" of an edge arriving from the previous band
 BOTTOM_PX = 30  # room below a band's last row for the "→ …" of an edge leaving for the next band
+PORT_PX = 10  # edges leave and enter a node vertically for this long: clear of the label right of the node
 MIN_BLOCK_NODES = 3
 
 
@@ -192,10 +193,19 @@ def layered_layout(nodes: list, edges: list, pairs: list | None = None, max_widt
     for e, (s, d) in enumerate(edges):
         wraps = pos[s].layer // rows != pos[d].layer // rows
         through = () if wraps else tuple(place(x, y) for x, y in routing[e])
-        points = ((pos[s].x, pos[s].y), *through, (pos[d].x, pos[d].y))
+        points = _ports(((pos[s].x, pos[s].y), *through, (pos[d].x, pos[d].y))) if not wraps else (
+            (pos[s].x, pos[s].y), (pos[d].x, pos[d].y))
         edge_pos.append(EdgePos(s, d, points, wraps, tuple(pairs[e]) if pairs else ((s, d),)))
     height = TOP_PX + (min(rows, n_layers) - 1) * ROW_PX + BOTTOM_PX
     return GraphLayout(pos, tuple(edge_pos), bands * band_w, height, bands, rows, dict(block_members or {}))
+
+
+def _ports(points: tuple) -> tuple:
+    """The polyline with a vertical first and last PORT_PX where it would leave or enter its node slanted."""
+    (x1, y1), (x2, y2) = points[0], points[-1]
+    head = ((x1, y1 + PORT_PX),) if points[1][0] != x1 else ()
+    tail = ((x2, y2 - PORT_PX),) if points[-2][0] != x2 else ()
+    return (points[0], *head, *points[1:-1], *tail, points[-1])
 
 
 def block_key(name: str) -> str:
