@@ -14,7 +14,8 @@ each server on its own temporary database (TVMVIZ_DB):
   asks for. One layer is pinned to other candidates in the sidebar; each pin is timed from the click on the
   option to the "Layers that changed x" and "Total after" metrics showing the values the library computes
   for that scenario (median over the pins after one warm-up; every pin is a scenario not seen before, so the
-  selection really runs). Baseline: the same scenarios in the library (select + diff + the graph's spec).
+  selection really runs). Baseline: the same scenarios in the library (select through one TableCache, as the
+  page does, + diff + the graph's spec).
 - page switch: the ResNet-50 database; from the Layer page to the Graph page by the sidebar link, timed from
   the click until the graph's node marks of its default view are drawn (median of 5 after a warm-up). Baseline:
   the library's layout + spec of that view.
@@ -147,8 +148,11 @@ def whatif_plan(ds: Dataset, layer: str, count: int):
     from tvmviz.select import Scenario, SelectOptions, diff_selections, select
     from tvmviz.select.explain import label
 
+    from tvmviz.select.costmodel import TableCache
+
     base_opts = SelectOptions()  # the app's default analysis settings
-    baseline = select(ds.graph, ds.tuning, ds.transforms, base_opts)
+    tables = TableCache(ds.graph, ds.tuning, ds.transforms)  # one per run's inputs, as the page keeps it
+    baseline = select(ds.graph, ds.tuning, ds.transforms, base_opts, tables)
     problem = baseline.problem
     conv = next(c for c in problem.convs if problem.name(c) == layer)
     chosen = baseline.node(layer)
@@ -159,7 +163,7 @@ def whatif_plan(ds: Dataset, layer: str, count: int):
         if pair == (chosen.ic_bn, chosen.oc_bn):
             continue
         t = time.perf_counter()
-        after = select(ds.graph, ds.tuning, ds.transforms, Scenario(pins={layer: pair}).options(base_opts))
+        after = select(ds.graph, ds.tuning, ds.transforms, Scenario(pins={layer: pair}).options(base_opts), tables)
         diff = diff_selections(baseline, after)
         graph_spec(ds.graph, after, changed=diff.x_changed, condensed=len(ds.graph.nodes) > 150)
         times.append(time.perf_counter() - t)
