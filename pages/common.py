@@ -18,7 +18,7 @@ from tvmviz import runs as run_lib
 from tvmviz.errors import TvmvizError
 from tvmviz.server import accounts
 from tvmviz.server.settings import RpcSetting
-from tvmviz.select import Scenario, SelectOptions, select
+from tvmviz.select.options import SelectOptions  # the solvers (NumPy) load with the first selection
 from tvmviz.store import Store, default_db_path, process_store
 from tvmviz.text import markdown_text
 
@@ -139,9 +139,30 @@ def _param_ints(name: str) -> list[int]:
     return [int(t) for t in text.split(",") if t.strip().isdigit()]
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _catalog_at(db: str, version: tuple) -> tuple:
+    store = _process_store().cursor()
+    return tuple(run_lib.list_runs(store, status=False)), tuple(store.uploads())
+
+
+def _catalog() -> tuple:
+    """(runs, uploads) as stored now: one small fingerprint query per call, the record scan only after a change."""
+    return _catalog_at(default_db_path(), run_lib.catalog_version(get_store().con))
+
+
+def stored_runs() -> list:
+    """Every run, oldest first (run_lib.list_runs without status)."""
+    return list(_catalog()[0])
+
+
+def stored_uploads() -> list:
+    """Every upload (Store.uploads)."""
+    return list(_catalog()[1])
+
+
 def runs_with_status() -> list:
     """Every run with what it lacks (cached per run content)."""
-    return [run_status_of(r) for r in run_lib.list_runs(get_store(), status=False)]
+    return [run_status_of(r) for r in stored_runs()]
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -158,7 +179,7 @@ def run_status_of(run):
 def session_run_id() -> int | None:
     """The session's run: the link's ?run=, else the one chosen before, else the newest complete run (else the
     sample run). Written back to the URL, so a shared link opens the same run."""
-    catalog = {r.run_id: r for r in run_lib.list_runs(get_store(), status=False)}
+    catalog = {r.run_id: r for r in stored_runs()}
     asked = _param_ints("run")
     if asked and asked[0] in catalog:
         run_id = asked[0]
@@ -192,17 +213,16 @@ def set_cost_sources(run_ids) -> None:
 
 
 def current_analysis() -> Analysis | None:
-    store = get_store()
     run_id = session_run_id()
     if run_id is None:
         return None
-    catalog = {r.run_id: r for r in run_lib.list_runs(store, status=False)}
+    catalog = {r.run_id: r for r in stored_runs()}
     run = catalog[run_id]
     if "cost_sources" not in st.session_state:
         st.session_state.cost_sources = tuple(r for r in _param_ints("cost"))
     sources = tuple(r for r in st.session_state.cost_sources if r in catalog and r != run_id)
     set_cost_sources(sources)
-    kinds = {u.upload_id: u.kind for u in store.uploads()}
+    kinds = {u.upload_id: u.kind for u in stored_uploads()}
     by_kind: dict = {}
     for i in run.uploads:
         by_kind.setdefault(kinds[i], []).append(i)
@@ -229,12 +249,26 @@ def cached_inputs(db: str, key: tuple):
     return run_lib.run_inputs(_process_store().cursor(), key[0], key[2])
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _table_cache(db: str, key: tuple, input_ids: tuple):
+    """The transform tables of one run's inputs. Keyed by the inputs' ids too: cached_inputs may rebuild them,
+    and while this cache holds the old objects their ids cannot be reused."""
+    from tvmviz.select.costmodel import TableCache
+
+    graph, tuning, transforms, _ = cached_inputs(db, key)
+    return TableCache(graph, tuning, transforms)
+
+
 @st.cache_resource(max_entries=64, show_spinner=False)
 def cached_selection(db: str, key: tuple, base: SelectOptions, scenario: str):
-    """One selection per (run inputs, base options, scenario string): what-if reruns of a seen scenario are free."""
+    """One selection per (run inputs, base options, scenario string): what-if reruns of a seen scenario are free,
+    and a new one re-prices only the transform tables it changes."""
+    from tvmviz.select import Scenario, select
+
     graph, tuning, transforms, _ = cached_inputs(db, key)
     opts = Scenario.from_string(scenario).options(base) if scenario else base
-    return select(graph, tuning, transforms, opts)
+    tables = _table_cache(db, key, (id(graph), id(tuning), id(transforms)))
+    return select(graph, tuning, transforms, opts, tables)
 
 
 def show_run(analysis: Analysis) -> None:
@@ -341,7 +375,7 @@ def measured_here_ids(analysis: Analysis) -> tuple:
     from tvmviz.report import is_measured_here  # tvmviz.report imports Altair: not on the first page
 
     ids = set(analysis.ids) | set(analysis.cost_ids)
-    uploads = [u for u in get_store().uploads() if u.upload_id in ids]
+    uploads = [u for u in stored_uploads() if u.upload_id in ids]
     tvm = installed_tvm_version()
     maybe = [u for u in uploads if not is_measured_here(u) and tvm and u.tvm_version == tvm]
     target = host_target() if maybe else None

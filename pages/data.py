@@ -3,7 +3,6 @@ teammate's run side by side, move uploads between runs, manage stored uploads.""
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from pages.common import (
@@ -53,6 +52,8 @@ with st.form("upload", clear_on_submit=True):
     forced_kind = st.selectbox("Kind", [None, *all_kinds()], format_func=lambda k: "detect from content" if k is None else k,
                                help="Read every file as this kind when the guess is wrong (the CLI's --kind)")
     submitted = st.form_submit_button("Ingest")
+
+import pandas as pd  # noqa: E402  (after the upload form: a second of import on a cold start, not before the first paint)
 
 if submitted and files:
     session_run = st.session_state.get("run_id")

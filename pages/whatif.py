@@ -256,10 +256,16 @@ with st.expander(f"Layout transforms of this scenario ({len(transforms)})", expa
                  column_config={"ms": st.column_config.NumberColumn("ms", format="%.4g")})
 
 
+# The legend keys every x a candidate can write, not only the chosen ones: the spec then stays the same
+# from pin to pin and the browser updates the chart's data instead of drawing it anew.
+writable_x = sorted({oc for pairs in cands.values() for _, oc in pairs})
+
+
 @st.fragment
 def changed_graph(graph, after, changed, origins):
     st.vega_lite_chart(spec=graph_spec(graph, after, changed=changed, condensed=len(graph.nodes) > 150,
-                                       origins=origins, max_width_px=st.session_state.get("graph_width", 900)),
+                                       origins=origins, max_width_px=st.session_state.get("graph_width", 900),
+                                       x_domain=writable_x),
                        width="content")
 
 

@@ -59,3 +59,33 @@ def test_resnet18_blocks_follow_the_onnx_name_prefixes_and_collapse_to_one_node_
         if "block:layer3" in (e.src, e.dst):
             assert all((s in inside) != (d in inside) for s, d in e.pairs)
         assert closed.nodes[e.src].layer < closed.nodes[e.dst].layer
+
+
+def test_no_edge_runs_through_a_label_and_no_two_labels_overlap():
+    """The Graph page's ResNet-18 at its narrowest and widest widths: each label's box (its text at ~5.4 px a
+    character, 12 px high, as the 11/12-px fonts draw) is crossed by no drawn edge segment, covers no other."""
+    from tvmviz.charts import graph_spec, segment_crosses_box
+    from tvmviz.select import SelectOptions, select
+    from tvmviz.select.cli import load_records
+
+    graph = load_graph(ONNX)
+    tuning, transforms = load_records([str(ONNX.parent / "tuning.log")], [str(ONNX.parent / "layout_transform.log")])
+    sel = select(graph, tuning, transforms, SelectOptions())
+    for width in (900, 1500):
+        data = graph_spec(graph, sel, max_width_px=width)["datasets"]
+        lines: dict = {}
+        for r in data["edges"]:
+            lines.setdefault(r["edge"], []).append((r["seq"], (r["x"], r["y"])))
+        segments = []
+        for numbered in lines.values():
+            points = [q for _, q in sorted(numbered)]
+            segments += zip(points, points[1:])
+        boxes = [(r["text"], (r["x"], r["y"] - 6, r["x"] + 5.4 * len(r["text"]), r["y"] + 6)) for r in data["labels"]]
+        boxes += [(r["label"], (r["x"] + 12, r["y"] - 6, r["x"] + 12 + 5.4 * len(r["label"]), r["y"] + 6))
+                  for r in data["nodes"] if r["label"]]
+        assert sum(1 for r in data["labels"] if not r["stub"]) >= 10  # the costs of the transforms are drawn
+        for text, box in boxes:
+            assert not any(segment_crosses_box(a, b, box) for a, b in segments), (width, text)
+        for i, (text, a) in enumerate(boxes):
+            for other, b in boxes[i + 1:]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (width, text, other)

@@ -142,6 +142,39 @@ def test_pinning_a_worse_layout_costs_its_regret(r18):
     assert res.diff.delta_s == pytest.approx(table.regret_s[i][k], rel=1e-9)
 
 
+def test_scenarios_through_a_table_cache_select_and_fail_as_without_it(r18):
+    from tvmviz.select.costmodel import TableCache
+
+    graph, tuning, transforms, base = r18
+    p = base.problem
+    scenarios = [Scenario(pins={p.name(c): (cand.ic_bn, cand.oc_bn)}) for c in p.convs[::4]
+                 for cand in p.candidates[c][:3]]
+    scenarios += [Scenario(exclude_x=frozenset({16})), Scenario(transform_scale=0.5), Scenario(max_sch_num=4),
+                  Scenario(kernel_scale={p.name(p.convs[5]): 3.0}, solver="pbqp"), Scenario(cost_model="true")]
+
+    def outcome(opts, tables):
+        try:
+            return select(graph, tuning, transforms, opts, tables).to_json()
+        except TvmvizError as e:
+            return str(e)
+
+    for base_opts in (SelectOptions(), SelectOptions(estimate_transforms=True)):
+        tables = TableCache(graph, tuning, transforms)
+        for sc in scenarios * 2:  # the second pass hits the cache
+            opts = sc.options(base_opts)
+            assert outcome(opts, tables) == outcome(opts, None), sc
+    no_transforms = []
+    with pytest.raises(TvmvizError, match="needed layout transforms have no record") as uncached:
+        select(graph, tuning, no_transforms, SelectOptions())
+    tables = TableCache(graph, tuning, no_transforms)
+    for _ in range(2):  # on a cache hit the message counts and names the same missing transforms
+        with pytest.raises(TvmvizError) as e:
+            select(graph, tuning, no_transforms, SelectOptions(), tables)
+        assert str(e.value) == str(uncached.value)
+    with pytest.raises(ValueError, match="TableCache serves"):
+        select(graph, tuning, transforms, SelectOptions(), tables)
+
+
 def test_cli_select_json_and_opt_log(tmp_path, capsys):
     out = tmp_path / "opt.log"
     rc = main(["select", "--graph", f"{R18}/resnet18.onnx", "--tuning-log", f"{R18}/tuning.log",

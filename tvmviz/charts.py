@@ -1,13 +1,14 @@
 """Altair chart builders for the dashboard and the report: pure functions from tvmviz objects to charts.
 
-Each chart is built from a small table (``*_frame``) so tests can check the data without pixels and the
-report can reuse the same table. No Streamlit here.
+Each chart is built from a small table (``*_frame``; the graph from plain rows, ``graph_rows``) so tests can
+check the data without pixels and the report can reuse the same table. No Streamlit here.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 from collections import Counter
 
 import altair as alt
@@ -80,9 +81,9 @@ def _block_rows(graph, layout, choice, key, pos) -> dict:
             "reads": "", "writes": summary, "kernel_ms": kernel * 1e3 if convs else None}
 
 
-def graph_frames(graph: LayoutGraph, layout: GraphLayout, selection=None, changed=(), picked: str | None = None,
-                 origins: dict | None = None):
-    """(nodes, edges, labels) tables for graph_chart: node positions, chosen x, kernel and transform costs;
+def graph_rows(graph: LayoutGraph, layout: GraphLayout, selection=None, changed=(), picked: str | None = None,
+                origins: dict | None = None):
+    """(nodes, edges, labels) rows (dicts) for graph_spec: node positions, chosen x, kernel and transform costs;
     one row per point of each edge's polyline; the texts drawn on edges.
 
     An edge into a later band becomes two short stubs ("leave" under its producer, labelled "→ consumer"
@@ -96,6 +97,7 @@ def graph_frames(graph: LayoutGraph, layout: GraphLayout, selection=None, change
     for (_, dst), (cost, _, _) in costs.items():
         t_in[dst] = t_in.get(dst, 0.0) + cost
     edges, labels = [], []
+    pending: list = []  # (label row, the edge's polyline): placed once every node label is known
     leave: dict = {}
     arrive: dict = {}
     for k, e in enumerate(layout.edges):
@@ -113,8 +115,7 @@ def graph_frames(graph: LayoutGraph, layout: GraphLayout, selection=None, change
             for seq, (x, y) in enumerate(e.points):
                 edges.append({**common, "part": "edge", "seq": seq, "x": x, "y": y})
             if text:
-                (x1, y1), (x2, y2) = e.points[-2], e.points[-1]
-                labels.append({**common, "x": (x1 + x2) / 2 + 6, "y": (y1 + y2) / 2, "text": text, "stub": False})
+                pending.append(({**common, "text": text, "stub": False}, e.points))
             continue
         (x, y), (x2, y2) = e.points[0], e.points[-1]
         edges += [{**common, "part": "leave", "seq": 0, "x": x, "y": y},
@@ -146,8 +147,94 @@ def graph_frames(graph: LayoutGraph, layout: GraphLayout, selection=None, change
             "transform_in_ms": t_in.get(n.name, 0.0) * 1e3 if c else None,
             "changed": n.name in changed, "picked": n.name == picked,
         })
-    return (pd.DataFrame(rows), pd.DataFrame(edges, columns=EDGE_COLUMNS),
-            pd.DataFrame(labels, columns=LABEL_COLUMNS))
+    labels += _place_edge_labels(pending, layout, rows, labels)
+    return rows, _project(edges, EDGE_COLUMNS), _project(labels, LABEL_COLUMNS)
+
+
+def _project(rows: list, columns: list) -> list:
+    return [{c: r.get(c) for c in columns} for r in rows]
+
+
+# Text boxes as drawn: the names' 12-px and the edges' 11-px font, generous average character widths
+NODE_LABEL_DX, NODE_CHAR_PX, EDGE_CHAR_PX, HALF_LINE_PX = 12, 6.2, 5.8, 7
+LABEL_CELL_PX = 48  # grid of the collision index
+
+
+def text_box(x: float, y: float, text: str, char_px: float) -> tuple:
+    """(x1, y1, x2, y2) of a left-aligned, vertically centred label."""
+    return x, y - HALF_LINE_PX, x + char_px * len(text), y + HALF_LINE_PX
+
+
+def segment_crosses_box(a, b, box) -> bool:
+    """Whether the segment a-b passes through the box (Liang-Barsky clipping)."""
+    (x1, y1), (x2, y2) = a, b
+    bx1, by1, bx2, by2 = box
+    t0, t1 = 0.0, 1.0
+    for p, q in ((x1 - x2, x1 - bx1), (x2 - x1, bx2 - x1), (y1 - y2, y1 - by1), (y2 - y1, by2 - y1)):
+        if p == 0:
+            if q < 0:
+                return False
+        elif p < 0:
+            t0 = max(t0, q / p)
+        else:
+            t1 = min(t1, q / p)
+        if t0 > t1:
+            return False
+    return True
+
+
+class _Occupied:
+    """What is drawn so far (edge segments, label boxes), bucketed in a grid so a test looks only nearby."""
+
+    def __init__(self):
+        self.cells: dict = {}
+
+    def _keys(self, x1, y1, x2, y2):
+        c = LABEL_CELL_PX
+        return [(i, j) for i in range(int(min(x1, x2) // c), int(max(x1, x2) // c) + 1)
+                for j in range(int(min(y1, y2) // c), int(max(y1, y2) // c) + 1)]
+
+    def add(self, item: tuple) -> None:  # ("seg", a, b) or ("box", box)
+        bounds = (*item[1], *item[2]) if item[0] == "seg" else item[1]
+        for key in self._keys(*bounds):
+            self.cells.setdefault(key, []).append(item)
+
+    def free(self, box: tuple) -> bool:
+        for key in self._keys(*box):
+            for item in self.cells.get(key, ()):
+                if item[0] == "seg" and segment_crosses_box(item[1], item[2], box):
+                    return False
+                if item[0] == "box" and not (item[1][2] <= box[0] or box[2] <= item[1][0] or item[1][3] <= box[1]
+                                             or box[3] <= item[1][1]):
+                    return False
+        return True
+
+
+def _place_edge_labels(pending: list, layout: GraphLayout, nodes: list, fixed: list) -> list:
+    """Each edge's cost label at the first spot that no edge crosses and no other label covers: beside the
+    middle, then a third of the way along, of its longest segment first, above, below or level, to the right
+    then to the left; failing that, above the middle of the longest segment."""
+    occupied = _Occupied()
+    for e in layout.edges:
+        points = e.points if not e.wraps else ((e.x, e.y), (e.x, e.y + STUB_PX), (e.x2, e.y2 - STUB_PX), (e.x2, e.y2))
+        for a, b in zip(points, points[1:]):
+            if not e.wraps or a[0] == b[0]:  # a wrapping edge is drawn as its two vertical stubs only
+                occupied.add(("seg", a, b))
+    for r in nodes:
+        if r["label"]:
+            occupied.add(("box", text_box(r["x"] + NODE_LABEL_DX, r["y"], r["label"], NODE_CHAR_PX)))
+    for r in fixed:
+        occupied.add(("box", text_box(r["x"], r["y"], r["text"], EDGE_CHAR_PX)))
+    out = []
+    for row, points in pending:
+        width = EDGE_CHAR_PX * len(row["text"])
+        segments = sorted(zip(points, points[1:]), key=lambda ab: -math.dist(*ab))
+        spots = [(x1 + t * (x2 - x1) + dx, y1 + t * (y2 - y1) + dy) for (x1, y1), (x2, y2) in segments
+                 for t in (0.5, 1 / 3, 2 / 3) for dx in (6, -6 - width) for dy in (-9, 9, 0)]
+        x, y = next((p for p in spots if occupied.free(text_box(*p, row["text"], EDGE_CHAR_PX))), spots[0])
+        occupied.add(("box", text_box(x, y, row["text"], EDGE_CHAR_PX)))
+        out.append({**row, "x": x, "y": y})
+    return out
 
 
 def _key_name(graph, key) -> str:
@@ -165,21 +252,16 @@ def graph_spec(graph: LayoutGraph, selection=None, changed=(), picked: str | Non
     if condensed is None:
         condensed = len(graph.nodes) > 150
     layout = layout or layout_graph(graph, condensed=condensed, max_width_px=max_width_px, collapsed=collapsed)
-    nodes, edges, labels = graph_frames(graph, layout, selection, changed, picked, origins)
-    domain, colors = style.x_scale(set(nodes["x_block"].dropna()) | set(x_domain or ()))
+    nodes, edges, labels = graph_rows(graph, layout, selection, changed, picked, origins)
+    domain, colors = style.x_scale({r["x_block"] for r in nodes if r["x_block"] is not None} | set(x_domain or ()))
     spec = json.loads(_graph_template(float(layout.width + 16), float(layout.height), tuple(domain), tuple(colors)))
-    spec["datasets"] = {name: _records(frame) for name, frame in (("nodes", nodes), ("edges", edges),
-                                                                   ("labels", labels))}
+    spec["datasets"] = {"nodes": nodes, "edges": edges, "labels": labels}  # plain rows: no DataFrame round trip
     return spec
 
 
 def graph_chart(*args, **kwargs) -> alt.LayerChart:
     """graph_spec as an Altair chart (for callers that compose or save charts)."""
     return alt.LayerChart.from_dict(graph_spec(*args, **kwargs), validate=False)
-
-
-def _records(frame: pd.DataFrame) -> list:
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 @functools.lru_cache(maxsize=32)

@@ -7,7 +7,7 @@ reads them from files, matched to the run's machine and model, and says what the
 """
 
 from tvmviz.runs.catalog import (
-    Machine, Run, get_run, list_runs, move_upload, new_run, rename_run, resolve_run, run_members,
+    Machine, Run, catalog_version, get_run, list_runs, move_upload, new_run, rename_run, resolve_run, run_members,
 )
 from tvmviz.runs.forming import Placement
 from tvmviz.runs.inputs import (
@@ -15,7 +15,7 @@ from tvmviz.runs.inputs import (
 )
 
 __all__ = [
-    "CostSource", "InputsInfo", "Lack", "Machine", "Placement", "Run", "default_run", "get_run", "list_runs",
+    "CostSource", "InputsInfo", "Lack", "Machine", "Placement", "Run", "catalog_version", "default_run", "get_run", "list_runs",
     "move_upload", "needs_same_model", "new_run", "rename_run", "resolve_run", "run_inputs", "run_members",
     "run_status",
 ]

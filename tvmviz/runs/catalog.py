@@ -164,6 +164,16 @@ def _machines(con) -> dict:
     return {r: v for r, (_, v) in best.items()}
 
 
+def catalog_version(con) -> tuple:
+    """A fingerprint of the rows list_runs and Store.uploads read besides the records (runs, their uploads,
+    shares): the same fingerprint, the same catalog, since an upload's records never change once stored.
+    One query over the small tables, where the catalog scans every record (the dashboard's cache key)."""
+    return con.execute("""
+        SELECT (SELECT (count(*), sum(hash(run_id, label, uploader, created_at))) FROM run),
+               (SELECT (count(*), sum(hash(upload_id, run_id, label, kind, file_name, uploader))) FROM upload),
+               (SELECT (count(*), sum(hash(run_id, upload_id))) FROM run_share)""").fetchone()
+
+
 def list_runs(store, status: bool = True) -> list[Run]:
     """Every run, oldest first; with ``status`` each says whether it is complete and what it lacks."""
     runs = _catalog(store.con)

@@ -10,7 +10,7 @@ import numpy as np
 
 from tvmviz.graph.model import LayoutGraph
 from tvmviz.records import TuningRecord
-from tvmviz.select.costmodel import SOURCE_NAMES, Problem, build_problem
+from tvmviz.select.costmodel import SOURCE_NAMES, Problem, TableCache, build_problem
 from tvmviz.select.options import SelectOptions
 
 OPTIMAL_RTOL = 1e-9
@@ -108,9 +108,11 @@ class Selection:
         return [n.record.to_autotvm_json() for n in self.nodes]
 
 
-def select(graph: LayoutGraph, tuning: list, transforms: list, opts: SelectOptions | None = None) -> Selection:
+def select(graph: LayoutGraph, tuning: list, transforms: list, opts: SelectOptions | None = None,
+           tables: TableCache | None = None) -> Selection:
+    """``tables``: a TableCache of these inputs, so what-if scenarios re-price only the edges they change."""
     opts = opts or SelectOptions()
-    problem = build_problem(graph, tuning, transforms, opts)
+    problem = build_problem(graph, tuning, transforms, opts, tables)
     return solve(problem)
 
 

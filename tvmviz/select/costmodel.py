@@ -201,7 +201,30 @@ class Problem:
 # ---- building -------------------------------------------------------------------------------------
 
 
-def build_problem(graph: LayoutGraph, tuning: list, transforms: list, opts: SelectOptions) -> Problem:
+class TableCache:
+    """Transform tables kept across the problems of one (graph, tuning, transforms): a what-if scenario
+    re-prices only the tables whose candidates or pricing it changes (a pin: the pinned layer's edges)."""
+
+    MAX_TABLES = 4096  # a long session's scenarios: the oldest tables go first
+
+    def __init__(self, graph: LayoutGraph, tuning: list, transforms: list):
+        self.inputs = (graph, tuning, transforms)
+        self.tables: dict = {}  # key -> (TransformTable, its missing entries in pricing order)
+
+    def put(self, key: tuple, value: tuple) -> None:
+        while len(self.tables) >= self.MAX_TABLES:
+            self.tables.pop(next(iter(self.tables)), None)
+        self.tables[key] = value
+
+    def check(self, graph, tuning, transforms) -> None:
+        if any(a is not b for a, b in zip(self.inputs, (graph, tuning, transforms))):
+            raise ValueError("a TableCache serves the graph and records it was made for, no others")
+
+
+def build_problem(graph: LayoutGraph, tuning: list, transforms: list, opts: SelectOptions,
+                  tables: TableCache | None = None) -> Problem:
+    if tables is not None:
+        tables.check(graph, tuning, transforms)
     graph = match_padding(graph, {r.workload for r in tuning})  # a built graph's inferred paddings
     keys, in_lists, out_nodes, boundary, warnings = tuner_graph(graph)
     convs = [k for k in keys if graph.nodes[k].op == "conv2d"]
@@ -218,7 +241,7 @@ def build_problem(graph: LayoutGraph, tuning: list, transforms: list, opts: Sele
 
     problem = Problem(graph, opts, opts.cost_model, keys, in_lists, out_nodes, boundary, owner, candidates,
                       kernel, {}, {}, {}, warnings)
-    _TransformBuilder(problem, transforms).build()
+    _TransformBuilder(problem, transforms, tables).build()
     return problem
 
 
@@ -410,8 +433,9 @@ def _conv_wkl(node) -> _Wkl:
 
 
 class _TransformBuilder:
-    def __init__(self, problem: Problem, transforms: list):
+    def __init__(self, problem: Problem, transforms: list, cache: TableCache | None = None):
         self.p = problem
+        self.cache = cache
         self.tvm = problem.cost_model == "tvm"
         opts = problem.options
         recs = sorted(transforms, key=lambda r: r.seq)
@@ -427,7 +451,8 @@ class _TransformBuilder:
         self.avg = total_time / num_elems if num_elems > 0 else 0.0
         self.estimate = opts.estimate_transforms
         self.scale = float(opts.transform_scale)
-        self.missing: list = []
+        self.missing: list = []  # needed entries without record or estimate, each once, in pricing order
+        self.missing_seen: set = set()
         self.entry_cache: dict = {}
         self.wkl: dict = {}  # key node -> W(x)
 
@@ -447,15 +472,31 @@ class _TransformBuilder:
             else:
                 val = (math.prod(shape) * self.avg, True, ESTIMATED)
         else:
-            self.missing.append(key)
             val = (0.0, False, MISSING)
         if self.scale != 1.0 and val[2] != IDENTITY and val[0] < INVALID_LAYOUT_TIME:
             val = (val[0] * self.scale, val[1], val[2])
         self.entry_cache[key] = val
         return val
 
-    def table(self, src: int, dst: int, src_var: int, dst_var: int, shape_of, dst_layout_of, dtype) -> TransformTable:
+    def table(self, site: tuple, src: int, dst: int, src_var: int, dst_var: int, shape_of, dst_layout_of,
+              dtype) -> TransformTable:
+        """The table of one edge ``site``; with a cache, reused when its candidates and pricing are unchanged."""
         srcs, dsts = self.p.candidates[src_var], self.p.candidates[dst_var]
+        key = (site, src, dst, src_var, dst_var, dtype, self.p.cost_model, self.estimate, self.scale,
+               tuple((c.ic_bn, c.oc_bn) for c in srcs), tuple((c.ic_bn, c.oc_bn) for c in dsts))
+        hit = self.cache.tables.get(key) if self.cache is not None else None
+        if hit is None:
+            hit = self._price(src, dst, srcs, dsts, shape_of, dst_layout_of, dtype)
+            if self.cache is not None:
+                self.cache.put(key, hit)
+        table, missing = hit
+        for k in missing:
+            if k not in self.missing_seen:
+                self.missing_seen.add(k)
+                self.missing.append(k)
+        return table
+
+    def _price(self, src, dst, srcs, dsts, shape_of, dst_layout_of, dtype) -> tuple:
         shapes = [shape_of(c) for c in srcs]
         src_layouts = [c.out_layout for c in srcs]
         dst_layouts = [dst_layout_of(c) for c in dsts]
@@ -469,7 +510,9 @@ class _TransformBuilder:
         costs = np.array(small[..., 0], dtype=float).reshape(len(rows), len(cols))[pick]
         strong = np.array(small[..., 1], dtype=bool).reshape(len(rows), len(cols))[pick]
         source = np.array(small[..., 2], dtype=np.int8).reshape(len(rows), len(cols))[pick]
-        return TransformTable(src, dst, costs, strong, source, shapes, src_layouts, dst_layouts)
+        missing = [(shape, sl, dl, dtype) for (shape, sl), row in zip(rows, small) for dl, v in zip(cols, row)
+                   if v[2] == MISSING]
+        return TransformTable(src, dst, costs, strong, source, shapes, src_layouts, dst_layouts), missing
 
     def build(self) -> None:
         p = self.p
@@ -507,11 +550,12 @@ class _TransformBuilder:
                 table = p.pairs[(src, c)]
             else:
                 w = self.wkl[src]
-                table = self.table(src, c, p.owner[src], c, lambda a: w.out_shape(a.oc_bn), lambda b: b.in_layout, dtype)
+                table = self.table(("conv", c), src, c, p.owner[src], c, lambda a: w.out_shape(a.oc_bn),
+                                   lambda b: b.in_layout, dtype)
                 p.pairs[(src, c)] = table
         else:
             n, ch, h, w_ = p.graph.nodes[c].conv.data_shape
-            table = self.table(src, c, p.owner[src], c, lambda a: _real_shape(n, ch, h, w_, a.oc_bn),
+            table = self.table(("conv", c), src, c, p.owner[src], c, lambda a: _real_shape(n, ch, h, w_, a.oc_bn),
                                lambda b: b.in_layout, dtype)
             p.pairs[(src, c)] = table
         p.conv_terms[c] = Term("conv", src, c, c, table, p.owner[src], c)
@@ -535,12 +579,12 @@ class _TransformBuilder:
                     reused = True
                 else:
                     w = self.wkl[x].with_data(node.shape)
-                    table = self.table(x, lead, p.owner[x], p.owner[lead], lambda a: w.out_shape(a.oc_bn),
-                                       lambda b: b.out_layout, dtype)
+                    table = self.table(("merge", m, x), x, lead, p.owner[x], p.owner[lead],
+                                       lambda a: w.out_shape(a.oc_bn), lambda b: b.out_layout, dtype)
                     p.pairs[(x, lead)] = table
             else:
                 shape = _input_shape(p.graph, m, x, p.boundary)
-                table = self.table(x, m, p.owner[x], p.owner[lead],
+                table = self.table(("merge", m, x), x, m, p.owner[x], p.owner[lead],
                                    lambda a: _real_shape(shape[0], shape[1], shape[2], shape[3], a.oc_bn),
                                    lambda b: b.out_layout, dtype)
             terms.append(Term("merge", x, m, lead, table, p.owner[x], p.owner[lead], reused))
@@ -572,5 +616,5 @@ def workload_of(problem: Problem, conv: int) -> list:
     return json.loads(problem.graph.nodes[conv].conv.workload_key())
 
 
-__all__ = ["Problem", "Candidate", "TransformTable", "Term", "build_problem", "tuner_graph", "INVALID_LAYOUT_TIME",
+__all__ = ["Problem", "Candidate", "TransformTable", "TableCache", "Term", "build_problem", "tuner_graph", "INVALID_LAYOUT_TIME",
            "MAX_OUTPUT_NODES", "SOURCE_NAMES", "CONV_TASK", "workload_key"]
