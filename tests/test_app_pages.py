@@ -328,8 +328,6 @@ def _markdown_shown(at) -> list[str]:
 
 def test_hostile_names_stay_text_on_every_page(app):
     """A teammate's label, file name and target full of markup: every page shows them escaped."""
-    from tvmviz.text import markdown_text
-
     evil = " ".join(HOSTILE_PARTS)
     log = (SAMPLE / "tuning.log").read_text().replace("-mcpu=znver3", "-mcpu=znver3 -model=[evil](javascript:alert(1))")
     app.get("file_uploader")[0].set_value([
@@ -339,6 +337,21 @@ def test_hostile_names_stay_text_on_every_page(app):
     app.text_input(key="up_label").input(evil)
     app.button[0].click().run()
     assert not app.exception
+    uploads = _table(app, "file")
+    ours = int(uploads.loc[uploads["file"] == f"{HOSTILE_PARTS[1]}.log", "id"].iloc[0])
+    try:
+        _every_page_escapes(app, evil)
+    finally:  # AppTests share the process's database: no complete hostile run for the next test's session
+        _page(app, "data", errors_allowed=True)
+        app.selectbox(key="delete_upload").set_value(ours).run()
+        app.checkbox(key="delete_sure").check().run()
+        next(b for b in app.button if b.label == "Delete").click().run()
+        assert ours not in set(_table(app, "file")["id"])
+
+
+def _every_page_escapes(app, evil: str) -> None:
+    from tvmviz.text import markdown_text
+
     seen = []
     for page in ("data", "graph", "layer", "whatif", "search_space", "profile", "report", "compare"):
         _page(app, page, errors_allowed=True)
