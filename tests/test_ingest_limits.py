@@ -209,9 +209,14 @@ def test_duckdb_memory_cap_is_applied_and_running_out_is_a_reason(tmp_path, monk
         Store.open(db)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.binary(max_size=60).map(lambda b: b.replace(b"\r", b"\n")), st.integers(1, 9))
-def test_line_scan_finds_every_line_over_the_limit(tmp_path_factory, data, limit):
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from([b",", b" ", b"\t", b"]", b"}", b"\n", b"a", b"[", b"\x00"]), max_size=60).map(b"".join),
+       st.integers(1, 9))
+def test_line_scan_finds_every_long_line_and_trailing_comma(tmp_path_factory, data, limit):
+    """scan_lines in chunks of ``limit`` bytes (so brackets and commas fall on chunk edges) against a plain
+    split of the lines."""
+    import re
+
     from tvmviz.ingest.base import scan_lines
 
     path = tmp_path_factory.mktemp("scan") / "f"
@@ -222,3 +227,4 @@ def test_line_scan_finds_every_line_over_the_limit(tmp_path_factory, data, limit
     scan = scan_lines(str(path), max_line_bytes=limit)
     assert scan.count == len(lines)
     assert scan.over_long == [n for n, line in enumerate(lines, 1) if len(line) > limit]
+    assert scan.trailing_comma_suspects == [n for n, line in enumerate(lines, 1) if re.search(rb",[ \t]*[\]}]", line)]

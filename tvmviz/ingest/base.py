@@ -19,6 +19,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Source:
@@ -126,9 +128,6 @@ def count_lines(path: str) -> int:
     return scan_lines(path, find_trailing_commas=False).count
 
 
-_SQUEEZE = bytes.maketrans(b"]", b"}")
-
-
 @dataclass
 class LineScan:
     count: int
@@ -140,21 +139,14 @@ def scan_lines(path: str, find_trailing_commas: bool = True, max_line_bytes: int
     """Lines counted, in chunks, and the lines SQL must not see: those that may hold a trailing comma
     (DuckDB's JSON reader accepts them, AutoTVM's json.loads refuses them; Python's parser checks those
     few again) and those over ``max_line_bytes`` (refused before any work on them). A comma split from
-    its bracket by a chunk boundary is caught by carrying the last squeezed byte over."""
+    its bracket by a chunk boundary is caught by carrying the last non-blank byte over."""
     count, found, long_lines, last, prev_tail, open_line = 0, [], [], b"\n", b"", 0
     chunk_size = min(16 * _READ_CHUNK, max_line_bytes or 16 * _READ_CHUNK)
     with open(path, "rb") as f:
         while chunk := f.read(chunk_size):
             if find_trailing_commas:
-                squeezed = chunk.translate(_SQUEEZE, b" \t")  # one pass; newlines stay, so positions map to lines
-                if prev_tail == b"," and squeezed[:1] == b"}":
-                    found.append(count + 1)
-                prev_tail = squeezed[-1:] or prev_tail
-                line, at_prev = count + 1, 0
-                for at in _find_all(squeezed, b",}"):
-                    line += squeezed.count(b"\n", at_prev, at)
-                    at_prev = at
-                    found.append(line)
+                found += _trailing_comma_lines(chunk, prev_tail, count)
+                prev_tail = chunk.rstrip(b" \t")[-1:] or prev_tail
             if max_line_bytes is not None:
                 # a line inside one chunk is shorter than the chunk, so no longer than the limit: only a line
                 # running on from earlier chunks can be too long
@@ -172,11 +164,27 @@ def scan_lines(path: str, find_trailing_commas: bool = True, max_line_bytes: int
     return LineScan(count + (last != b"\n"), sorted(set(found)), long_lines)
 
 
-def _find_all(data: bytes, pattern: bytes):
-    at = data.find(pattern)
-    while at >= 0:
-        yield at
-        at = data.find(pattern, at + 1)
+_CLOSE, _COMMA, _BLANKS = (ord("]"), ord("}")), ord(","), (ord(" "), ord("\t"))
+
+
+def _trailing_comma_lines(chunk: bytes, prev_tail: bytes, lines_before: int) -> list[int]:
+    """Lines of ``chunk`` where "]" or "}" follows a comma with only spaces and tabs between, vectorised:
+    the byte before each bracket is read, stepping back over blanks only for the brackets that have some.
+    ``prev_tail``: the last non-blank byte of the chunks before (a comma may end the previous chunk)."""
+    data = np.frombuffer(chunk, np.uint8)
+    before_chunk = prev_tail[0] if prev_tail else 0
+    closes = np.flatnonzero((data == _CLOSE[0]) | (data == _CLOSE[1]))
+    at, hits = closes - 1, []
+    while len(closes):
+        byte = np.where(at >= 0, data[np.maximum(at, 0)], before_chunk)
+        blank = (at >= 0) & ((byte == _BLANKS[0]) | (byte == _BLANKS[1]))
+        hits.append(closes[~blank & (byte == _COMMA)])
+        closes, at = closes[blank], at[blank] - 1
+    found = np.concatenate(hits) if hits else closes
+    if not len(found):
+        return []
+    newlines = np.flatnonzero(data == ord("\n"))
+    return (lines_before + 1 + np.searchsorted(newlines, found)).tolist()
 
 
 def iter_lines(path: str, max_len: int):
