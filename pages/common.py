@@ -426,7 +426,7 @@ def measure_device_choice(key: str) -> tuple:
     tracker = left.text_input("Tracker HOST:PORT", value=setting.tracker, key=f"{key}_tracker", disabled=fixed,
                               help=help_text)
     device_key = right.text_input("Device key", value=setting.key, key=f"{key}_key", disabled=fixed, help=help_text)
-    if fixed:  # a disabled widget keeps what a session sent before: the setting wins
+    if fixed:  # the setting wins, whatever a session sends for the disabled widgets
         tracker, device_key = setting.tracker, setting.key
     if tracker:
         from tvmviz.measure.rpc import tracker_devices

@@ -331,9 +331,7 @@ def test_relay_export_in_tvm019_matches_load_onnx(model_files):
     """tools/relay_export.py run in TVM 0.19 (Relay from_onnx + post_order_visit) gives the very graph
     load_onnx builds through Relax: same names, ops, inputs, shapes, conv attrs, outputs."""
     if not ORACLE_PYTHON.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{ORACLE_PYTHON} is missing")
-        pytest.skip("legacy TVM venv (.oracle-venv) is missing")
+        pytest.fail(f"{ORACLE_PYTHON} is missing: scripts/test.sh builds it (scripts/oracle_venv.sh)")
     from tvmviz.graph.json_format import from_json
 
     paths = [str(p) for p in model_files.values()] + [str(R18 / "resnet18.onnx")]

@@ -11,7 +11,7 @@ import json
 import sys
 
 from tvmviz.build import cli as build_cli
-from tvmviz.cli_format import HelpFormatter, example
+from tvmviz.cli_format import HelpFormatter, ProgressBar, example
 from tvmviz.errors import TvmvizError
 from tvmviz.export import cli as export_cli
 from tvmviz.ingest import all_kinds
@@ -94,7 +94,6 @@ def _add_ingest_parsers(sub) -> None:
 def _cmd_ingest(args) -> int:
     if args.server:
         return _push(args)
-    from tqdm import tqdm
 
     from tvmviz.store import Store
 
@@ -108,16 +107,9 @@ def _cmd_ingest(args) -> int:
         except TvmvizError:
             store.close()
             raise
-    bar = tqdm(unit="file", disable=args.json or not sys.stderr.isatty(), file=sys.stderr)
-
-    def progress(done, total, name):
-        bar.total = total
-        bar.n = done
-        bar.set_postfix_str(name[-40:])
-        bar.refresh()
-
+    bar = ProgressBar(unit="file", quiet=args.json)
     try:
-        reports = store.ingest_paths(args.paths, args.label, args.uploader, args.kind, progress, run=run)
+        reports = store.ingest_paths(args.paths, args.label, args.uploader, args.kind, bar, run=run)
     finally:
         bar.close()
         store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -20,3 +21,22 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 def example(text: str) -> dict:
     """``add_parser`` keyword arguments for a subcommand: its worked example and the project's formatter."""
     return {"epilog": "example:\n  " + text.strip().replace("\n", "\n  "), "formatter_class": HelpFormatter}
+
+
+class ProgressBar:
+    """A tqdm bar on stderr driven by progress(done, total, label) callbacks; off when ``quiet`` or when
+    stderr is no terminal."""
+
+    def __init__(self, desc: str | None = None, unit: str = "it", quiet: bool = False):
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc=desc, unit=unit, disable=True if quiet else None, file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, done: int, total: int, label: str = "") -> None:
+        self.bar.total = total
+        self.bar.n = done
+        self.bar.set_postfix_str(label[-48:], refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()

@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 
+from tvmviz.cli_format import ProgressBar
 from tvmviz.errors import TvmvizError
 
 EXAMPLE = """example:
@@ -83,8 +84,6 @@ def stored_run_inputs(db: str, run, cost_sources=(), say=None):
 
 
 def cmd_run_plan(args) -> int:
-    from tqdm import tqdm
-
     from tvmviz.build.plans import make_plans, parse_plans
     from tvmviz.build.run import allow_all_cores, run_plans
 
@@ -92,16 +91,9 @@ def cmd_run_plan(args) -> int:
     specs = parse_plans(args.plans)
     model, graph, tuning, transforms = plan_inputs(args)
     plans = make_plans(graph, tuning, transforms, specs, args.estimate_transforms)
-    bar = tqdm(unit="step", file=sys.stderr, disable=not sys.stderr.isatty())
-
-    def progress(done, total, label):
-        bar.total = total
-        bar.n = done
-        bar.set_postfix_str(label[-50:])
-        bar.refresh()
-
+    bar = ProgressBar(unit="step")
     try:
-        report = run_plans(model, graph, plans, threads=args.threads, repeat=args.repeat, progress=progress)
+        report = run_plans(model, graph, plans, threads=args.threads, repeat=args.repeat, progress=bar)
     finally:
         bar.close()
         if args.run:

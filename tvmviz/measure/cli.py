@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import time
 
-from tvmviz.cli_format import example
+from tvmviz.cli_format import ProgressBar, example
 from tvmviz.errors import TvmvizError
 
 DEFAULT_OUT = "tvmviz_measured.log"
@@ -139,24 +138,6 @@ def _parse_target(text: str | None):
     return text
 
 
-class _Bar:
-    """A tqdm bar driven by progress(done, total, label) callbacks."""
-
-    def __init__(self, desc: str, quiet: bool):
-        from tqdm import tqdm
-
-        self.bar = tqdm(desc=desc, unit="it", disable=True if quiet else None, file=sys.stderr, dynamic_ncols=True)
-
-    def __call__(self, done: int, total: int, label: str) -> None:
-        self.bar.total = total
-        self.bar.n = done
-        self.bar.set_postfix_str(label[-48:], refresh=False)
-        self.bar.refresh()
-
-    def close(self):
-        self.bar.close()
-
-
 def cmd_measure(args) -> int:
     from tvmviz.graph.load import load_graph
     from tvmviz.measure.rpc import open_device
@@ -185,7 +166,7 @@ def _measure(args, graph, tuning, transforms, device) -> int:
     convs = []
     if args.kernels:
         tasks = conv_tasks(graph, args.kernels, args.nodes)
-        bar = _Bar("conv2d candidates", args.json)
+        bar = ProgressBar("conv2d candidates", args.json)
         t0 = time.perf_counter()
         try:
             convs = measure_convs(tasks, args.trials, progress=bar, device=device)
@@ -203,7 +184,7 @@ def _measure(args, graph, tuning, transforms, device) -> int:
                               "(AutoTVM records of the model's convs) or --kernels, or use --transforms none")
         keys = needed_transform_keys(graph, tuning, transforms, only_missing=args.transforms == "missing",
                                      cost_model=args.cost_model, max_sch_num=args.max_sch_num)
-        bar = _Bar("layout transforms", args.json)
+        bar = ProgressBar("layout transforms", args.json)
         t0 = time.perf_counter()
         try:
             measured = measure_transforms(keys, progress=bar, device=device) if keys else []

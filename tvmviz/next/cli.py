@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from tvmviz.cli_format import ProgressBar
 from tvmviz.errors import TvmvizError
 
 EXAMPLE = """example:
@@ -79,17 +80,9 @@ def cmd_next(args) -> int:
         raise TvmvizError(f"--top must be at least 1, got {args.top}")
     opts = SelectOptions(solver=args.solver, cost_model=args.cost_model, max_sch_num=args.max_sch_num,
                          estimate_transforms=args.estimate_transforms)
-    from tqdm import tqdm
-
-    bar = tqdm(desc="break-even", unit="workload", disable=True if args.json else None, file=sys.stderr)
-
-    def progress(done, total, label):
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
+    bar = ProgressBar("break-even", unit="workload", quiet=args.json)
     try:
-        ranking = rank_next(graph, tuning, transforms, opts, progress)
+        ranking = rank_next(graph, tuning, transforms, opts, bar)
     finally:
         bar.close()
     if args.json:
