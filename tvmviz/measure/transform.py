@@ -6,8 +6,9 @@ fused into one loop (``topi.generic.schedule_injective``): no threads, no explic
 numbers are comparable with the graph tuner's own logs.
 
 Speed comes from compiling many transforms as one module (one ``tvm.compile`` per batch of distinct
-keys), compiling the next batch on a second core while this one is timed, and timing in-process (or on
-the RPC device) with an adaptive ``number``.
+keys, each transform an internal function behind one packed entry per pair of ranks), compiling the
+next batch on a second core while this one is timed, and timing in-process (or on the RPC device) with
+an adaptive ``number``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from tvmviz.measure.timing import TRANSFORM_TIMING, TimingPolicy, import_tvm, ti
 from tvmviz.records import FAILED_COST, TransformRecord
 
 _LAYOUT = re.compile(r"^NCHW(?:([1-9][0-9]*)c)?$")
-DEFAULT_BATCH = 32  # functions per module: fewer compiles and uploads, but timing waits for the first one
+DEFAULT_BATCH = 32  # functions per module: fewer compiles and uploads
+FIRST_BATCH = 4  # the one batch whose compile nothing overlaps
 # Batches compiled ahead on their own threads. One: the LLVM JIT (~80 ms per function) keeps one core and the
 # timing the other; two compile threads made a shared 2-core machine slower and the timings noisier.
 COMPILE_AHEAD = 1
@@ -146,12 +148,62 @@ def check_transform_output(key: TransformKey, data: np.ndarray, got: np.ndarray)
         )
 
 
-def _compile_batch(batch: list, device) -> tuple[dict, dict]:
-    """{index: module holding f"lt{index}"}, {index: error text}; a failing batch is split to find the culprit."""
+def _private_kernel(key: TransformKey):
+    """The transform as an internal function of pointers: no packed-API wrapper of its own.
+
+    The wrapper (argument and shape checks with their messages) cost LLVM more than the loop itself: 26 of
+    the 41 ms each transform took to compile. The loop is the same TIR, so its code and time are the same.
+    """
     tvm = import_tvm()
-    funcs = {f"lt{i}": transform_primfunc(key, f"lt{i}") for i, key in batch}
+    from tvm import tirx
+
+    func = transform_primfunc(key).without_attr("global_symbol")
+    pointers = [tirx.Var(name, tvm.ir.PointerType(tvm.ir.PrimType(key.dtype), "global")) for name in ("src", "dst")]
+    body = tirx.SeqStmt([*(tirx.DeclBuffer(buf, data=ptr) for buf, ptr in zip(func.params, pointers)), func.body])
+    return tirx.PrimFunc(pointers, body, attrs=func.attrs)
+
+
+def _entry(key: TransformKey) -> str:
+    """The packed function that runs a batch's transforms of this key's ranks, chosen by index."""
+    return f"run_{len(key.shape)}d_{len(key.out_shape())}d_{key.dtype}"
+
+
+def _dispatcher(entry: str, example: TransformKey, kernels: list):
+    """One packed function ``entry(src, dst, index)`` calling kernel ``index`` of ``kernels``.
+
+    Its tensors have symbolic shapes (each kernel knows its own); ``kernels`` is [(index, GlobalVar)].
+    """
+    tvm = import_tvm()
+    from tvm import tirx
+
+    buffers = [tirx.decl_buffer([tirx.Var(f"{name}_{d}", "int64") for d in range(rank)], example.dtype, name=name)
+               for name, rank in (("src", len(example.shape)), ("dst", len(example.out_shape())))]
+    index = tirx.Var("index", "int32")
+    body = tirx.Evaluate(tirx.const(0, "int32"))
+    for i, kernel in reversed(kernels):
+        call = tvm.ir.Call(kernel, [b.data for b in buffers], ret_ty="int32")
+        body = tirx.IfThenElse(index == i, tirx.Evaluate(call), body)
+    return tirx.PrimFunc([*buffers, index], body).with_attr("global_symbol", entry)
+
+
+def _batch_module(batch: list):
+    """An IRModule with every key of ``batch`` ([(index, key)]) as a kernel, and one entry per pair of ranks."""
+    tvm = import_tvm()
+    funcs, by_entry = {}, {}
+    for i, key in batch:
+        kernel = tvm.ir.GlobalVar(f"lt{i}")
+        funcs[kernel] = _private_kernel(key)
+        by_entry.setdefault(_entry(key), (key, []))[1].append((i, kernel))
+    for entry, (example, kernels) in by_entry.items():
+        funcs[tvm.ir.GlobalVar(entry)] = _dispatcher(entry, example, kernels)
+    return tvm.IRModule(funcs)
+
+
+def _compile_batch(batch: list, device) -> tuple[dict, dict]:
+    """{index: executable holding its key's entry}, {index: error text}; a failing batch is split to find the culprit."""
+    tvm = import_tvm()
     try:
-        executable = tvm.compile(tvm.IRModule(funcs), target=device.target)
+        executable = tvm.compile(_batch_module(batch), target=device.target)
     except Exception as e:  # noqa: BLE001 - TVM raises many types; isolate the bad key below
         if len(batch) == 1:
             return {}, {batch[0][0]: f"compile failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e}"}
@@ -165,11 +217,12 @@ def _compile_batch(batch: list, device) -> tuple[dict, dict]:
 def _load(compiled: tuple, batch: list, device) -> tuple[dict, dict]:
     """The compiled batch as modules on the device (one upload per batch for a remote one)."""
     executables, errors = compiled
+    keys = dict(batch)
     modules: dict = {}
     for ex in {id(e): e for e in executables.values()}.values():
-        first = next(i for i, e in executables.items() if e is ex)
-        module = device.load(ex, f"lt{first}")
-        modules.update({i: module for i, e in executables.items() if e is ex})
+        mine = [i for i, e in executables.items() if e is ex]
+        module = device.load(ex, _entry(keys[mine[0]]))
+        modules.update({i: module for i in mine})
     return modules, errors
 
 
@@ -195,7 +248,7 @@ def measure_transforms(keys, target=None, progress=None, policy: TimingPolicy | 
     rng = np.random.default_rng(seed)
     out: list[TransformMeasurement] = []
     total = len(unique)
-    chunks = [list(enumerate(unique[start:start + batch_size], start)) for start in range(0, total, max(1, batch_size))]
+    chunks = _chunks(list(enumerate(unique)), max(1, batch_size))
 
     def compile_chunk(chunk):
         t0 = time.perf_counter()
@@ -223,25 +276,31 @@ def measure_transforms(keys, target=None, progress=None, policy: TimingPolicy | 
                     out.append(TransformMeasurement(key, (FAILED_COST,), 2, compile_share, time.time(),
                                                     error=errors[i]))
                     continue
-                out.append(_measure_one(modules[i], f"lt{i}", key, device.dev, policy, check, rng, compile_share))
+                out.append(_measure_one(modules[i], _entry(key), i, key, device.dev, policy, check, rng, compile_share))
     if progress:
         progress(total, total, "")
     return out
 
 
-def _measure_one(module, name, key, dev, policy, check, rng, compile_share) -> TransformMeasurement:
+def _chunks(items: list, size: int) -> list[list]:
+    """Batches of ``size``, the first one smaller: timing waits only for that one to compile."""
+    first = min(size, FIRST_BATCH)
+    return [items[:first]] + [items[start:start + size] for start in range(first, len(items), size)] if items else []
+
+
+def _measure_one(module, entry, index, key, dev, policy, check, rng, compile_share) -> TransformMeasurement:
     tvm = import_tvm()
     t0 = time.perf_counter()
     data_np = rng.uniform(-1, 1, key.shape).astype(key.dtype)
     try:
         data = tvm.runtime.tensor(data_np, dev)
         result = tvm.runtime.empty(key.out_shape(), key.dtype, dev)
-        module[name](data, result)  # also the warm-up run
+        module[entry](data, result, index)  # also the warm-up run
         checked = False
         if check and key.keeps_elements:
             check_transform_output(key, data_np, result.numpy())
             checked = True
-        timing = time_function(module, name, (data, result), dev, policy)
+        timing = time_function(module, entry, (data, result, index), dev, policy)
     except TvmvizError:
         raise
     except Exception as e:  # noqa: BLE001 - a runtime failure is a failed measurement, not a crash
