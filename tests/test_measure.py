@@ -126,6 +126,21 @@ def test_batches_compiled_ahead_are_timed_in_order(overlap):
     assert sum(label.startswith("compiling") for label in calls) == 3  # one module per batch of 2
 
 
+def test_a_batch_is_one_packed_entry_per_pair_of_ranks_over_private_kernels():
+    """Each transform is an internal function (no packed-API wrapper of its own); the entries pick one by index."""
+    from tvmviz.measure.transform import _batch_module
+
+    keys = [TransformKey((1, 2, 4, 4, 8), "NCHW8c", "NCHW4c"), TransformKey((1, 16, 4, 4), "NCHW", "NCHW8c"),
+            TransformKey((1, 2, 4, 4, 8), "NCHW8c", "NCHW"), TransformKey((1, 4, 4, 4, 4), "NCHW4c", "NCHW2c")]
+    mod = _batch_module(list(enumerate(keys)))
+    exported = {gv.name_hint for gv, f in mod.functions.items() if f.attrs and "global_symbol" in f.attrs}
+    assert exported == {"run_5d_5d_float32", "run_4d_5d_float32", "run_5d_4d_float32"}
+    assert {gv.name_hint for gv in mod.functions} - exported == {"lt0", "lt1", "lt2", "lt3"}
+    # every key gets its own, right result through its entry: one measurement per key, all NumPy-checked
+    results = measure_transforms(keys, policy=FAST)
+    assert [m.key for m in results] == keys and all(m.error_no == 0 and m.checked for m in results)
+
+
 @pytest.mark.parametrize("workload,ic_bn,oc_bn,last", [
     (conv_workload(8, 6, 7, 16, 3), 4, 8, "unroll_kw"),
     (conv_workload(8, 8, 8, 16, 1, stride=2, pad=0), 8, 4, "tile_oh"),
