@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages.common import (
     EXEC_GRAPH_KINDS, PROFILE_KINDS, cached_profile_overrides, cached_selection, current_analysis,
-    current_identity, measure_device_choice, measure_here, ms, route_through_app, selection_or_stop,
+    current_identity, measure_device_choice, measure_here, ms, route_through_app, selection_or_stop, spec_chart,
     transform_origins_of,
 )
 from tvmviz import style
@@ -254,10 +254,9 @@ writable_x = sorted({oc for pairs in cands.values() for _, oc in pairs})
 
 def changed_graph(after, changed, origins) -> None:
     st.subheader("Scenario on the graph (changed layers ringed, dashed)")
-    st.vega_lite_chart(spec=graph_spec(graph, after, changed=changed, condensed=len(graph.nodes) > 150,
-                                       origins=origins, max_width_px=st.session_state.get("graph_width", 900),
-                                       x_domain=writable_x),
-                       width="content")
+    spec_chart(graph_spec(graph, after, changed=changed, condensed=len(graph.nodes) > 150, origins=origins,
+                          max_width_px=st.session_state.get("graph_width", 900), x_domain=writable_x),
+               width="content")
 
 
 # A scenario widget reruns this fragment only: the title, the run and the baseline above stay as drawn.
