@@ -156,11 +156,6 @@ def stored_runs() -> list:
     return list(_catalog()[0])
 
 
-def stored_uploads() -> list:
-    """Every upload (Store.uploads)."""
-    return list(_catalog()[1])
-
-
 def runs_with_status() -> list:
     """Every run with what it lacks (cached per run content)."""
     return [run_status_of(r) for r in stored_runs()]
@@ -177,21 +172,20 @@ def run_status_of(run):
     return _status(default_db_path(), run)
 
 
-def session_run_id(runs: list | None = None) -> int | None:
-    """The session's run: the link's ?run=, else the one chosen before, else the newest complete run (else the
-    sample run). Written back to the URL, so a shared link opens the same run. ``runs``: stored_runs() if
-    the caller has it."""
-    catalog = {r.run_id: r for r in (stored_runs() if runs is None else runs)}
+def session_run_id(runs: tuple) -> int | None:
+    """The session's run among ``runs`` (stored_runs()): the link's ?run=, else the one chosen before, else the
+    newest complete run (else the sample run). Written back to the URL, so a shared link opens the same run."""
+    catalog = {r.run_id: r for r in runs}
     asked = _param_ints("run")
     if asked and asked[0] in catalog:
         run_id = asked[0]
     elif st.session_state.get("run_id") in catalog:
         run_id = st.session_state.run_id
     else:
-        runs = runs_with_status()
-        complete = [r for r in runs if r.complete]
-        sample = [r for r in runs if r.label == DEFAULT_SAMPLE_LABEL]
-        run_id = (complete or sample or runs or [None])[-1]
+        statuses = [run_status_of(r) for r in runs]
+        complete = [r for r in statuses if r.complete]
+        sample = [r for r in statuses if r.label == DEFAULT_SAMPLE_LABEL]
+        run_id = (complete or sample or statuses or [None])[-1]
         run_id = run_id.run_id if run_id is not None else None
     if run_id is not None:
         set_session_run(run_id, keep_cost_sources=True)
@@ -216,7 +210,7 @@ def set_cost_sources(run_ids) -> None:
 
 def current_analysis() -> Analysis | None:
     runs, uploads = _catalog()  # one fingerprint query per page run
-    run_id = session_run_id(list(runs))
+    run_id = session_run_id(runs)
     if run_id is None:
         return None
     catalog = {r.run_id: r for r in runs}
