@@ -124,6 +124,7 @@ class Analysis:
     cost_ids: tuple = ()  # their uploads
     by_kind: dict = field(default_factory=dict, compare=False, hash=False)  # kind -> upload ids of the run
     base: SelectOptions = SelectOptions()
+    uploads: tuple = field(default=(), compare=False, hash=False)  # the stored uploads of ids and cost_ids
 
     def of(self, *kinds) -> tuple:
         return tuple(i for k in kinds for i in self.by_kind.get(k, ()))
@@ -155,11 +156,6 @@ def stored_runs() -> list:
     return list(_catalog()[0])
 
 
-def stored_uploads() -> list:
-    """Every upload (Store.uploads)."""
-    return list(_catalog()[1])
-
-
 def runs_with_status() -> list:
     """Every run with what it lacks (cached per run content)."""
     return [run_status_of(r) for r in stored_runs()]
@@ -176,20 +172,20 @@ def run_status_of(run):
     return _status(default_db_path(), run)
 
 
-def session_run_id() -> int | None:
-    """The session's run: the link's ?run=, else the one chosen before, else the newest complete run (else the
-    sample run). Written back to the URL, so a shared link opens the same run."""
-    catalog = {r.run_id: r for r in stored_runs()}
+def session_run_id(runs: tuple) -> int | None:
+    """The session's run among ``runs`` (stored_runs()): the link's ?run=, else the one chosen before, else the
+    newest complete run (else the sample run). Written back to the URL, so a shared link opens the same run."""
+    catalog = {r.run_id: r for r in runs}
     asked = _param_ints("run")
     if asked and asked[0] in catalog:
         run_id = asked[0]
     elif st.session_state.get("run_id") in catalog:
         run_id = st.session_state.run_id
     else:
-        runs = runs_with_status()
-        complete = [r for r in runs if r.complete]
-        sample = [r for r in runs if r.label == DEFAULT_SAMPLE_LABEL]
-        run_id = (complete or sample or runs or [None])[-1]
+        statuses = [run_status_of(r) for r in runs]
+        complete = [r for r in statuses if r.complete]
+        sample = [r for r in statuses if r.label == DEFAULT_SAMPLE_LABEL]
+        run_id = (complete or sample or statuses or [None])[-1]
         run_id = run_id.run_id if run_id is not None else None
     if run_id is not None:
         set_session_run(run_id, keep_cost_sources=True)
@@ -213,16 +209,17 @@ def set_cost_sources(run_ids) -> None:
 
 
 def current_analysis() -> Analysis | None:
-    run_id = session_run_id()
+    runs, uploads = _catalog()  # one fingerprint query per page run
+    run_id = session_run_id(runs)
     if run_id is None:
         return None
-    catalog = {r.run_id: r for r in stored_runs()}
+    catalog = {r.run_id: r for r in runs}
     run = catalog[run_id]
     if "cost_sources" not in st.session_state:
         st.session_state.cost_sources = tuple(r for r in _param_ints("cost"))
     sources = tuple(r for r in st.session_state.cost_sources if r in catalog and r != run_id)
     set_cost_sources(sources)
-    kinds = {u.upload_id: u.kind for u in stored_uploads()}
+    kinds = {u.upload_id: u.kind for u in uploads}
     by_kind: dict = {}
     for i in run.uploads:
         by_kind.setdefault(kinds[i], []).append(i)
@@ -231,8 +228,9 @@ def current_analysis() -> Analysis | None:
         allow_missing_transforms=st.session_state.get("opt_missing", False),
     )
     cost_ids = tuple(i for r in sources for i in catalog[r].uploads)
+    ids = set(run.uploads) | set(cost_ids)
     return Analysis(run, run.uploads, run.model_upload, sources, cost_ids, {k: tuple(v) for k, v in by_kind.items()},
-                    base)
+                    base, tuple(u for u in uploads if u.upload_id in ids))
 
 
 # ---- caches: keyed by upload ids, whose content never changes once stored ---------------------------
@@ -374,8 +372,7 @@ def host_target() -> str | None:
 def measured_here_ids(analysis: Analysis) -> tuple:
     from tvmviz.report import is_measured_here  # tvmviz.report imports Altair: not on the first page
 
-    ids = set(analysis.ids) | set(analysis.cost_ids)
-    uploads = [u for u in stored_uploads() if u.upload_id in ids]
+    uploads = analysis.uploads
     tvm = installed_tvm_version()
     maybe = [u for u in uploads if not is_measured_here(u) and tvm and u.tvm_version == tvm]
     target = host_target() if maybe else None
@@ -552,6 +549,15 @@ def measure_next_panel(analysis: Analysis, candidates: list, key: str) -> None:
             st.rerun()
 
 
+def spec_chart(spec: dict, **kwargs):
+    """st.vega_lite_chart of a tvmviz.charts spec whose datasets are plain rows, each sent as an Arrow table
+    (from rows, Streamlit would build a pandas DataFrame of each first: about 5x the time)."""
+    import pyarrow as pa
+
+    datasets = {name: pa.Table.from_pylist(rows) for name, rows in spec["datasets"].items()}
+    return st.vega_lite_chart(spec={**spec, "datasets": datasets}, **kwargs)
+
+
 def ms(seconds: float | None) -> str:
     from tvmviz.style import ms as style_ms
 
@@ -561,13 +567,23 @@ def ms(seconds: float | None) -> str:
 # ---- the seed's inequality for one conv and one x (Graph, Layer, Search space) ----------------------
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _cached_inequality(db: str, key: tuple, base: SelectOptions, here: tuple, name: str, x: int, _sel, _origins):
+    """seed_inequality of a run's baseline selection (``_sel``, which (key, base) determines; ``_origins``,
+    which the run's uploads and ``here`` determine): a page revisited asks it again."""
+    from tvmviz.select.inequality import seed_inequality
+
+    _, tuning, transforms, _ = cached_inputs(db, key)
+    return seed_inequality(_sel, name, x, tuning, transforms, _origins, installed_tvm_version())
+
+
 def inequality_panel(analysis: Analysis, sel, name: str, key: str, default_x: int | None = None) -> None:
     """'Why NCHW64c and not NCHW16c?' for the conv ``name``: an x picker, the formula, each term with its
     source, the deciding term marked, whether x was measured, and what re-choosing it does."""
     import pandas as pd
 
     from tvmviz import style
-    from tvmviz.select.inequality import asked_x_values, seed_inequality
+    from tvmviz.select.inequality import asked_x_values
 
     xs = asked_x_values(sel, name)
     chosen_x = xs[-1]
@@ -584,8 +600,8 @@ def inequality_panel(analysis: Analysis, sel, name: str, key: str, default_x: in
     st.session_state.asked_x = x
     asked = [a for a in st.session_state.get("asked", []) if a[0] != name] + [(name, x)]
     st.session_state.asked = asked[-20:]  # the report writes the inequality of each asked layer
-    _, tuning, transforms, _ = cached_inputs(default_db_path(), analysis.key)
-    q = seed_inequality(sel, name, x, tuning, transforms, transform_origins_of(analysis), installed_tvm_version())
+    q = _cached_inequality(default_db_path(), analysis.key, analysis.base, measured_here_ids(analysis), name, x,
+                           sel, transform_origins_of(analysis))
     st.code(q.formula(), language=None, wrap_lines=True)
     if q.rows:
         deciding = q.deciding

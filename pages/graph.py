@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages.common import (
-    current_analysis, graph_and_selection, inequality_panel, ms, route_through_app, transform_origins_of,
+    current_analysis, graph_and_selection, inequality_panel, ms, route_through_app, spec_chart, transform_origins_of,
 )
 from tvmviz import style
 from tvmviz.charts import NODE_PICK, graph_spec
@@ -58,8 +58,7 @@ def graph_panel(graph, sel, origins):
     st.caption(f"{len(graph.nodes)} nodes, {len(graph.convs())} conv2d · click a conv to explain it · thick dark "
                "edges: layout transforms the tuner pays for (hover: cost and its source), red: no cost known · "
                "dashed stubs: an edge into the next column, labelled with its other end · grey squares: other ops")
-    event = st.vega_lite_chart(spec=spec, on_select="rerun", selection_mode=NODE_PICK, key="graph_chart",
-                               width="content")
+    event = spec_chart(spec, on_select="rerun", selection_mode=NODE_PICK, key="graph_chart", width="content")
     hits = (event.selection or {}).get(NODE_PICK) or [] if event else []
     hit = hits[0].get("name") if hits else None
     if hit and hit.startswith("block:"):

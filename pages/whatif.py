@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages.common import (
     EXEC_GRAPH_KINDS, PROFILE_KINDS, cached_profile_overrides, cached_selection, current_analysis,
-    current_identity, measure_device_choice, measure_here, ms, route_through_app, selection_or_stop,
+    current_identity, measure_device_choice, measure_here, ms, route_through_app, selection_or_stop, spec_chart,
     transform_origins_of,
 )
 from tvmviz import style
@@ -79,80 +79,23 @@ if exec_graphs and profiles:
         st.warning(markdown_text(f"Profiled times unavailable: {e}"))
 link_overrides = {n: v for n, v in st.session_state.wi_link_overrides.items() if n in cands}
 
-pins: dict = st.session_state.wi_pins
-lscales: dict = st.session_state.wi_lscales
-with st.sidebar:
-    st.header("Scenario")
-    layer = st.selectbox("Layer", conv_names, key="wi_layer")
-    options = [FREE] + [label(*p) for p in cands[layer]]
-    current = pins.get(layer)
-    cur_label = label(*current) if isinstance(current, tuple) else FREE
-    choice = st.selectbox(f"Candidate for {layer}", options, index=options.index(cur_label) if cur_label in options else 0,
-                          key=f"wi_pin_{layer}")
-    if choice == FREE:
-        pins.pop(layer, None)
-    else:
-        pins[layer] = cands[layer][options.index(choice) - 1]
-    factor = st.slider(f"Scale {layer}'s kernel costs", 0.25, 4.0, value=float(lscales.get(layer, 1.0)), step=0.25,
-                       key=f"wi_lscale_{layer}", help="On top of the factor for every layer below.")
-    if factor == 1.0:
-        lscales.pop(layer, None)
-    else:
-        lscales[layer] = factor
-    if pins:
-        st.caption("Pinned: " + ", ".join(f"{k} → {label(*v) if isinstance(v, tuple) else f'{v}c'}" for k, v in pins.items()))
-    if lscales:
-        st.caption("Kernel costs scaled: " + ", ".join(f"{k} ×{v:g}" for k, v in lscales.items()))
-    if (pins or lscales) and st.button("Clear pins and layer scales"):
-        pins.clear()
-        lscales.clear()
-        for key in [k for k in st.session_state if str(k).startswith(("wi_pin_", "wi_lscale_"))]:
-            del st.session_state[key]
-        st.rerun()
-    st.divider()
-    st.multiselect("Exclude x (no candidate reads or writes NCHW{x}c)", all_x, key="wi_exclude")
-    st.slider("Scale transform costs", 0.0, 4.0, step=0.25, key="wi_tscale")
-    st.slider("Scale every kernel cost", 0.25, 4.0, step=0.25, key="wi_kscale")
-    st.checkbox("Use profiled times", key="wi_profiled", disabled=not (profiled or link_overrides),
-                help="Price each conv's built layout with the time the debug executor measured for it (the other "
-                     "candidates keep their tuned cost). Needs the built graph and its profile in the analysis.")
-    st.radio("Solver", ["dp", "pbqp", "exact"], key="wi_solver", horizontal=True)
-    st.number_input("max_sch_num (candidates kept per layer)", 1, 200, key="wi_max")
-
-# a link's own profiled times reproduce it; without a profile in the analysis they are all there is
-overrides = (link_overrides or profiled) if st.session_state.wi_profiled else {}
-kscale = st.session_state.wi_kscale
-kernel_scale = {n: kscale * lscales.get(n, 1.0) for n in conv_names}
-scenario = Scenario(
-    pins=dict(pins),
-    exclude_x=frozenset(st.session_state.wi_exclude),
-    transform_scale=st.session_state.wi_tscale,
-    kernel_scale={n: v for n, v in kernel_scale.items() if v != 1.0 or kscale != 1.0},
-    kernel_override=overrides,
-    max_sch_num=st.session_state.wi_max if st.session_state.wi_max != analysis.base.max_sch_num else None,
-    solver=st.session_state.wi_solver if st.session_state.wi_solver != analysis.base.solver else None,
-)
-st.session_state.wi_scenario = scenario
-code = scenario.to_string() if scenario.to_json() else ""
-if code:
-    st.query_params["s"] = code
-elif "s" in st.query_params:
-    del st.query_params["s"]
 
 def _drop_exclusion(x: int) -> None:
     st.session_state.wi_exclude = [v for v in st.session_state.wi_exclude if v != x]
 
 
 def _unpin(layer: str) -> None:
-    pins.pop(layer, None)
+    st.session_state.wi_pins.pop(layer, None)
     st.session_state.pop(f"wi_pin_{layer}", None)
 
 
-def _set(key: str) -> None:
+def _rerun_app_with(key: str) -> None:
+    """Set an analysis option and rerun the whole page: the analysis is read outside the scenario fragment."""
     st.session_state[key] = True
+    st.rerun()
 
 
-def dead_end(error: TvmvizError) -> None:
+def dead_end(error: TvmvizError, code: str) -> None:
     """The scenario has no solution: say which constraint makes it so, and offer each fix as a button."""
     text = str(error)
     st.error(markdown_text(f"This scenario has no solution: {text}"))
@@ -160,9 +103,10 @@ def dead_end(error: TvmvizError) -> None:
     if "layout transforms have no record" in text:
         st.write("Some transforms this scenario needs were never benchmarked. Choose how to price them:")
         cols = st.columns(3)
-        cols[0].button("Estimate them (TVM's per-element average)", on_click=_set, args=("opt_estimate",),
-                       type="primary")
-        cols[1].button("Price them at 0 (and say so)", on_click=_set, args=("opt_missing",))
+        if cols[0].button("Estimate them (TVM's per-element average)", type="primary"):
+            _rerun_app_with("opt_estimate")
+        if cols[1].button("Price them at 0 (and say so)"):
+            _rerun_app_with("opt_missing")
         if cols[2].button("Measure them here"):
             from dataclasses import replace
 
@@ -180,44 +124,91 @@ def dead_end(error: TvmvizError) -> None:
         st.write("Excluded x: " + ", ".join(f"NCHW{x}c" for x in excluded) + ". Drop one:")
         for k, x in enumerate(excluded):
             cols[k % 4].button(f"Allow NCHW{x}c again", key=f"wi_drop_{x}", on_click=_drop_exclusion, args=(x,))
-    pinned = [layer for layer in pins if layer in text]
+    pinned = [layer for layer in st.session_state.wi_pins if layer in text]
     for k, layer in enumerate(pinned):
         cols[k % 4].button(f"Unpin {layer}", key=f"wi_unpin_{layer}", on_click=_unpin, args=(layer,))
 
 
-try:
-    after = cached_selection(db, analysis.key, analysis.base, code)
-except TvmvizError as e:
-    dead_end(e)
-    st.stop()
-diff = diff_selections(base_sel, after)
+def scenario_sidebar() -> tuple[Scenario, str, dict]:
+    """The sidebar's scenario widgets, read into (scenario, its string, the profiled times it uses); the
+    string goes into the URL."""
+    pins: dict = st.session_state.wi_pins
+    lscales: dict = st.session_state.wi_lscales
+    with st.sidebar:
+        st.header("Scenario")
+        layer = st.selectbox("Layer", conv_names, key="wi_layer")
+        options = [FREE] + [label(*p) for p in cands[layer]]
+        current = pins.get(layer)
+        cur_label = label(*current) if isinstance(current, tuple) else FREE
+        choice = st.selectbox(f"Candidate for {layer}", options,
+                              index=options.index(cur_label) if cur_label in options else 0, key=f"wi_pin_{layer}")
+        if choice == FREE:
+            pins.pop(layer, None)
+        else:
+            pins[layer] = cands[layer][options.index(choice) - 1]
+        factor = st.slider(f"Scale {layer}'s kernel costs", 0.25, 4.0, value=float(lscales.get(layer, 1.0)),
+                           step=0.25, key=f"wi_lscale_{layer}", help="On top of the factor for every layer below.")
+        if factor == 1.0:
+            lscales.pop(layer, None)
+        else:
+            lscales[layer] = factor
+        if pins:
+            st.caption("Pinned: " + ", ".join(f"{k} → {label(*v) if isinstance(v, tuple) else f'{v}c'}"
+                                              for k, v in pins.items()))
+        if lscales:
+            st.caption("Kernel costs scaled: " + ", ".join(f"{k} ×{v:g}" for k, v in lscales.items()))
+        if (pins or lscales) and st.button("Clear pins and layer scales"):
+            pins.clear()
+            lscales.clear()
+            for key in [k for k in st.session_state if str(k).startswith(("wi_pin_", "wi_lscale_"))]:
+                del st.session_state[key]
+            st.rerun()
+        st.divider()
+        st.multiselect("Exclude x (no candidate reads or writes NCHW{x}c)", all_x, key="wi_exclude")
+        st.slider("Scale transform costs", 0.0, 4.0, step=0.25, key="wi_tscale")
+        st.slider("Scale every kernel cost", 0.25, 4.0, step=0.25, key="wi_kscale")
+        st.checkbox("Use profiled times", key="wi_profiled", disabled=not (profiled or link_overrides),
+                    help="Price each conv's built layout with the time the debug executor measured for it (the other "
+                         "candidates keep their tuned cost). Needs the built graph and its profile in the analysis.")
+        st.radio("Solver", ["dp", "pbqp", "exact"], key="wi_solver", horizontal=True)
+        st.number_input("max_sch_num (candidates kept per layer)", 1, 200, key="wi_max")
 
-c1, c2, c3 = st.columns(3)
-c1.metric("Total before", ms(diff.total_before_s))
-changed_total = abs(diff.delta_s) > 5e-10
-c2.metric("Total after", ms(diff.total_after_s),
-          delta=f"{style.ms_delta(diff.delta_s)} ({100 * diff.delta_s / diff.total_before_s:+.1f}%)"
-          if diff.total_before_s and changed_total else None, delta_color="inverse")
-c3.metric("Layers that changed x", len(diff.changed))
-for w in after.warnings:
-    st.warning(w)
-if overrides:
-    st.caption(f"Profiled times price the built layout of {len(overrides)} layers"
-               + (" (from the link)" if link_overrides and overrides is link_overrides else "") + ".")
-if code:
-    st.caption("This page's link reproduces the scenario.")
+    # a link's own profiled times reproduce it; without a profile in the analysis they are all there is
+    overrides = (link_overrides or profiled) if st.session_state.wi_profiled else {}
+    kscale = st.session_state.wi_kscale
+    kernel_scale = {n: kscale * lscales.get(n, 1.0) for n in conv_names}
+    scenario = Scenario(
+        pins=dict(pins),
+        exclude_x=frozenset(st.session_state.wi_exclude),
+        transform_scale=st.session_state.wi_tscale,
+        kernel_scale={n: v for n, v in kernel_scale.items() if v != 1.0 or kscale != 1.0},
+        kernel_override=overrides,
+        max_sch_num=st.session_state.wi_max if st.session_state.wi_max != analysis.base.max_sch_num else None,
+        solver=st.session_state.wi_solver if st.session_state.wi_solver != analysis.base.solver else None,
+    )
+    st.session_state.wi_scenario = scenario
+    code = scenario.to_string() if scenario.to_json() else ""
+    if code:
+        st.query_params["s"] = code
+    elif "s" in st.query_params:
+        del st.query_params["s"]
+    return scenario, code, overrides
 
-def priced_now(name: str, pair: tuple):
+
+def priced_now(after, name: str, pair: tuple):
     """The kernel cost the scenario gives the layer's old candidate (profiled or scaled), None if it has none."""
     p = after.problem
     v = p.conv_index(name)
     return next((float(p.kernel[v][k]) for k, c in enumerate(p.candidates[v]) if (c.ic_bn, c.oc_bn) == pair), None)
 
 
-if diff.changed:
+def diff_table(after, diff, pins: dict) -> None:
+    if not diff.changed:
+        st.success("Same layouts as the baseline.")
+        return
     rows = []
     for c in diff.changed:
-        before_now = priced_now(c.name, c.before) if None not in c.before else None
+        before_now = priced_now(after, c.name, c.before) if None not in c.before else None
         rows.append({
             "layer": c.name, "before": label(*c.before) if None not in c.before else "–", "after": label(*c.after),
             "kernel before, as tuned (ms)": style.ms_value(c.kernel_before_s),
@@ -226,34 +217,34 @@ if diff.changed:
             "kernel Δ": style.ms_delta(c.kernel_after_s - (before_now if before_now is not None else c.kernel_before_s)),
             "pinned": c.name in pins})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="wi_diff")
-else:
-    st.success("Same layouts as the baseline.")
 
-# ---- transform costs by source; measure the unmeasured ones here ---------------------------------------
-origins = transform_origins_of(analysis)
-transforms = transform_table(after, origins)
-if "wi_measured" in st.session_state:
-    st.success(st.session_state.pop("wi_measured"))
-unmeasured = [e for e in after.edges if not e.identity and e.source in UNMEASURED]
-if unmeasured:
-    from tvmviz.measure import TransformKey  # no TVM import: the key is a plain dataclass
 
-    keys = list(dict.fromkeys(TransformKey(tuple(e.shape), e.src_layout, e.dst_layout) for e in unmeasured))
-    counts = Counter(e.source for e in unmeasured)
-    st.warning(f"{len(unmeasured)} transforms of this scenario ({len(keys)} distinct) have no benchmark: "
-               + ", ".join(f"{n} {s}" + (" (priced at 0)" if s == MISSING else "") for s, n in counts.items()) + ".")
-    device = measure_device_choice("wi_device")
-    where = "on this machine" if device[0] is None else f"on {device[1] or 'the device'}"
-    if st.button(f"Measure the {len(keys)} missing transforms {where}", key="wi_measure", type="primary",
-                 disabled=not may_measure(current_identity()), help="On a team server, admins only"):
-        upload = measure_here(keys, analysis, device=device)
-        if upload is not None:
-            st.session_state.wi_measured = (f"Measured {len(keys)} transforms here (upload {upload}, label "
-                                            "'measured here'); this run's selection now uses them.")
-            st.rerun()
-with st.expander(f"Layout transforms of this scenario ({len(transforms)})", expanded=bool(unmeasured)):
-    st.dataframe(transforms, hide_index=True, width="stretch", key="wi_transforms",
-                 column_config={"ms": st.column_config.NumberColumn("ms", format="%.4g")})
+def transforms_section(after, origins: dict) -> None:
+    """Transform costs by source; measure the unmeasured ones here."""
+    transforms = transform_table(after, origins)
+    if "wi_measured" in st.session_state:
+        st.success(st.session_state.pop("wi_measured"))
+    unmeasured = [e for e in after.edges if not e.identity and e.source in UNMEASURED]
+    if unmeasured:
+        from tvmviz.measure import TransformKey  # no TVM import: the key is a plain dataclass
+
+        keys = list(dict.fromkeys(TransformKey(tuple(e.shape), e.src_layout, e.dst_layout) for e in unmeasured))
+        counts = Counter(e.source for e in unmeasured)
+        st.warning(f"{len(unmeasured)} transforms of this scenario ({len(keys)} distinct) have no benchmark: "
+                   + ", ".join(f"{n} {s}" + (" (priced at 0)" if s == MISSING else "") for s, n in counts.items())
+                   + ".")
+        device = measure_device_choice("wi_device")
+        where = "on this machine" if device[0] is None else f"on {device[1] or 'the device'}"
+        if st.button(f"Measure the {len(keys)} missing transforms {where}", key="wi_measure", type="primary",
+                     disabled=not may_measure(current_identity()), help="On a team server, admins only"):
+            upload = measure_here(keys, analysis, device=device)
+            if upload is not None:
+                st.session_state.wi_measured = (f"Measured {len(keys)} transforms here (upload {upload}, label "
+                                                "'measured here'); this run's selection now uses them.")
+                st.rerun()
+    with st.expander(f"Layout transforms of this scenario ({len(transforms)})", expanded=bool(unmeasured)):
+        st.dataframe(transforms, hide_index=True, width="stretch", key="wi_transforms",
+                     column_config={"ms": st.column_config.NumberColumn("ms", format="%.4g")})
 
 
 # The legend keys every x a candidate can write, not only the chosen ones: the spec then stays the same
@@ -261,13 +252,42 @@ with st.expander(f"Layout transforms of this scenario ({len(transforms)})", expa
 writable_x = sorted({oc for pairs in cands.values() for _, oc in pairs})
 
 
+def changed_graph(after, changed, origins) -> None:
+    st.subheader("Scenario on the graph (changed layers ringed, dashed)")
+    spec_chart(graph_spec(graph, after, changed=changed, condensed=len(graph.nodes) > 150, origins=origins,
+                          max_width_px=st.session_state.get("graph_width", 900), x_domain=writable_x),
+               width="content")
+
+
+# A scenario widget reruns this fragment only: the title, the run and the baseline above stay as drawn.
 @st.fragment
-def changed_graph(graph, after, changed, origins):
-    st.vega_lite_chart(spec=graph_spec(graph, after, changed=changed, condensed=len(graph.nodes) > 150,
-                                       origins=origins, max_width_px=st.session_state.get("graph_width", 900),
-                                       x_domain=writable_x),
-                       width="content")
+def scenario_results() -> None:
+    scenario, code, overrides = scenario_sidebar()
+    try:
+        after = cached_selection(db, analysis.key, analysis.base, code)
+    except TvmvizError as e:
+        dead_end(e, code)
+        return
+    diff = diff_selections(base_sel, after)
+
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Total before", ms(diff.total_before_s))
+    changed_total = abs(diff.delta_s) > 5e-10
+    c2.metric("Total after", ms(diff.total_after_s),
+              delta=f"{style.ms_delta(diff.delta_s)} ({100 * diff.delta_s / diff.total_before_s:+.1f}%)"
+              if diff.total_before_s and changed_total else None, delta_color="inverse")
+    c3.metric("Layers that changed x", len(diff.changed))
+    for w in after.warnings:
+        st.warning(w)
+    if overrides:
+        st.caption(f"Profiled times price the built layout of {len(overrides)} layers"
+                   + (" (from the link)" if link_overrides and overrides is link_overrides else "") + ".")
+    if code:
+        st.caption("This page's link reproduces the scenario.")
+    diff_table(after, diff, scenario.pins)
+    origins = transform_origins_of(analysis)
+    transforms_section(after, origins)
+    changed_graph(after, diff.x_changed, origins)
 
 
-st.subheader("Scenario on the graph (changed layers ringed, dashed)")
-changed_graph(graph, after, diff.x_changed, origins)
+scenario_results()
