@@ -568,9 +568,11 @@ def ms(seconds: float | None) -> str:
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _cached_inequality(db: str, key: tuple, base: SelectOptions, here: tuple, name: str, x: int, _sel, _origins):
-    """seed_inequality of a run's baseline selection (``_sel``, which (key, base) determines; ``_origins``,
-    which the run's uploads and ``here`` determine): a page revisited asks it again."""
+def _cached_inequality(db: str, key: tuple, base: SelectOptions, here: tuple, name: str, x: int, sel_id: int, _sel,
+                       _origins):
+    """seed_inequality of a selection (``_sel``, a cached one: ``sel_id`` tells a scenario's from the baseline's
+    of the same (key, base); ``_origins``, which the run's uploads and ``here`` determine): a page revisited asks
+    it again."""
     from tvmviz.select.inequality import seed_inequality
 
     _, tuning, transforms, _ = cached_inputs(db, key)
@@ -601,7 +603,7 @@ def inequality_panel(analysis: Analysis, sel, name: str, key: str, default_x: in
     asked = [a for a in st.session_state.get("asked", []) if a[0] != name] + [(name, x)]
     st.session_state.asked = asked[-20:]  # the report writes the inequality of each asked layer
     q = _cached_inequality(default_db_path(), analysis.key, analysis.base, measured_here_ids(analysis), name, x,
-                           sel, transform_origins_of(analysis))
+                           id(sel), sel, transform_origins_of(analysis))
     st.code(q.formula(), language=None, wrap_lines=True)
     if q.rows:
         deciding = q.deciding
