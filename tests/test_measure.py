@@ -141,6 +141,42 @@ def test_a_batch_is_one_packed_entry_per_pair_of_ranks_over_private_kernels():
     assert [m.key for m in results] == keys and all(m.error_no == 0 and m.checked for m in results)
 
 
+def test_the_timing_thread_compiles_later_batches_while_the_one_it_needs_is_not_ready():
+    """No core waits: while the compile thread is busy with batch 0, asking for it compiles batches 1 and 2 here."""
+    import threading
+
+    from tvmviz.measure.transform import _Batches
+
+    release, started, who = threading.Event(), threading.Event(), {}
+
+    def compile_chunk(chunk):
+        who[chunk] = threading.current_thread().name
+        if chunk == "a":
+            started.set()
+            release.wait(30)
+        if chunk == "c":
+            release.set()  # batch 0 finishes only once this thread has compiled every later batch
+        if chunk == "bad":
+            raise RuntimeError("broken batch")
+        return chunk.upper()
+
+    batches = _Batches(["a", "b", "c"], compile_chunk)
+    compiler = threading.Thread(target=batches.compile_all, name="compiler")
+    compiler.start()
+    started.wait(30)
+    assert [batches.get(0), batches.get(1), batches.get(2)] == ["A", "B", "C"]
+    compiler.join()
+    here = threading.current_thread().name
+    assert who == {"a": "compiler", "b": here, "c": here}
+    # a batch's failure is raised where it is asked for, and nothing starts after stop()
+    broken = _Batches(["bad", "never"], compile_chunk)
+    with pytest.raises(RuntimeError, match="broken batch"):
+        broken.get(0)
+    broken.stop()
+    broken.compile_all()
+    assert "never" not in who
+
+
 @pytest.mark.parametrize("workload,ic_bn,oc_bn,last", [
     (conv_workload(8, 6, 7, 16, 3), 4, 8, "unroll_kw"),
     (conv_workload(8, 8, 8, 16, 1, stride=2, pad=0), 8, 4, "tile_oh"),

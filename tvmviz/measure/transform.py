@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,9 +29,6 @@ from tvmviz.records import FAILED_COST, TransformRecord
 _LAYOUT = re.compile(r"^NCHW(?:([1-9][0-9]*)c)?$")
 DEFAULT_BATCH = 32  # functions per module: fewer compiles and uploads
 FIRST_BATCH = 4  # the one batch whose compile nothing overlaps
-# Batches compiled ahead on their own threads. One: the LLVM JIT (~80 ms per function) keeps one core and the
-# timing the other; two compile threads made a shared 2-core machine slower and the timings noisier.
-COMPILE_AHEAD = 1
 
 
 @dataclass(frozen=True)
@@ -232,13 +231,11 @@ def measure_transforms(keys, target=None, progress=None, policy: TimingPolicy | 
     """Measure each distinct key once, in the order given; duplicates are measured once.
 
     ``device``: a tvmviz.measure.rpc LocalDevice (default, for ``target``) or RemoteDevice. With ``overlap``
-    the next batch compiles on a second thread while this one is timed (TVM's compiler releases the GIL), so
-    compiling and timing overlap on two cores. ``progress(done, total, label)`` is called before each key and once
-    at the end. A key whose compile or run fails gets error_no 2 / 4 and cost 1e9; a wrong result raises
-    TvmvizError.
+    batches compile on a second thread while earlier ones are timed (TVM's compiler releases the GIL), so
+    compiling and timing overlap on two cores (see _Batches). ``progress(done, total, label)`` is called
+    before each key and once at the end. A key whose compile or run fails gets error_no 2 / 4 and cost 1e9;
+    a wrong result raises TvmvizError.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from tvmviz.measure.rpc import LocalDevice
 
     import_tvm()
@@ -257,15 +254,15 @@ def measure_transforms(keys, target=None, progress=None, policy: TimingPolicy | 
             compiled = _load(compiled, chunk, device)
         return compiled, time.perf_counter() - t0
 
-    ahead = COMPILE_AHEAD if overlap else 0
-    with ThreadPoolExecutor(max_workers=max(1, ahead), thread_name_prefix="tvmviz-compile") as pool:
-        pending = {n: pool.submit(compile_chunk, chunks[n]) for n in range(min(ahead, len(chunks)))}
+    batches = _Batches(chunks, compile_chunk)
+    compiler = threading.Thread(target=batches.compile_all, name="tvmviz-compile", daemon=True) if overlap else None
+    if compiler:
+        compiler.start()
+    try:
         for n, chunk in enumerate(chunks):
             if progress:
                 progress(chunk[0][0], total, f"compiling {len(chunk)} transforms")
-            compiled, seconds = pending.pop(n).result() if overlap else compile_chunk(chunk)
-            if overlap and n + ahead < len(chunks):
-                pending[n + ahead] = pool.submit(compile_chunk, chunks[n + ahead])
+            compiled, seconds = batches.get(n)
             t0 = time.perf_counter()
             modules, errors = _load(compiled, chunk, device) if device.remote else compiled
             compile_share = (seconds + time.perf_counter() - t0) / len(chunk)
@@ -277,9 +274,50 @@ def measure_transforms(keys, target=None, progress=None, policy: TimingPolicy | 
                                                     error=errors[i]))
                     continue
                 out.append(_measure_one(modules[i], _entry(key), i, key, device.dev, policy, check, rng, compile_share))
+    finally:
+        batches.stop()
+        if compiler:
+            compiler.join()
     if progress:
         progress(total, total, "")
     return out
+
+
+class _Batches:
+    """Batches compiled in order by whichever thread is free: the compile thread, and the timing thread whenever
+    the batch it needs next is not ready (it compiles a later one meanwhile: compiling costs more than timing,
+    and a core that waits is lost). At most two threads work, so timing never shares a core."""
+
+    def __init__(self, chunks: list, compile_chunk):
+        self._chunks, self._compile = chunks, compile_chunk
+        self._results = [Future() for _ in chunks]
+        self._next, self._lock = 0, threading.Lock()
+
+    def _compile_next(self) -> bool:
+        with self._lock:
+            n = self._next
+            if n >= len(self._chunks):
+                return False
+            self._next += 1
+        try:
+            self._results[n].set_result(self._compile(self._chunks[n]))
+        except BaseException as e:  # noqa: BLE001 - raised again by get(n), on the timing thread
+            self._results[n].set_exception(e)
+        return True
+
+    def compile_all(self) -> None:
+        while self._compile_next():
+            pass
+
+    def get(self, n: int):
+        while not self._results[n].done() and self._compile_next():
+            pass
+        return self._results[n].result()
+
+    def stop(self) -> None:
+        """No batch starts compiling after this (the one under way finishes)."""
+        with self._lock:
+            self._next = len(self._chunks)
 
 
 def _chunks(items: list, size: int) -> list[list]:
