@@ -99,7 +99,6 @@ def dead_end(error: TvmvizError, code: str) -> None:
     """The scenario has no solution: say which constraint makes it so, and offer each fix as a button."""
     text = str(error)
     st.error(markdown_text(f"This scenario has no solution: {text}"))
-    cols = st.columns(4)
     if "layout transforms have no record" in text:
         st.write("Some transforms this scenario needs were never benchmarked. Choose how to price them:")
         cols = st.columns(3)
@@ -120,11 +119,12 @@ def dead_end(error: TvmvizError, code: str) -> None:
                 st.rerun()
         return
     excluded = sorted(st.session_state.wi_exclude)
+    pinned = [layer for layer in st.session_state.wi_pins if layer in text]
     if excluded:
         st.write("Excluded x: " + ", ".join(f"NCHW{x}c" for x in excluded) + ". Drop one:")
-        for k, x in enumerate(excluded):
-            cols[k % 4].button(f"Allow NCHW{x}c again", key=f"wi_drop_{x}", on_click=_drop_exclusion, args=(x,))
-    pinned = [layer for layer in st.session_state.wi_pins if layer in text]
+    cols = st.columns(4) if excluded or pinned else []  # no empty row when there is nothing to offer
+    for k, x in enumerate(excluded):
+        cols[k % 4].button(f"Allow NCHW{x}c again", key=f"wi_drop_{x}", on_click=_drop_exclusion, args=(x,))
     for k, layer in enumerate(pinned):
         cols[k % 4].button(f"Unpin {layer}", key=f"wi_unpin_{layer}", on_click=_unpin, args=(layer,))
 
