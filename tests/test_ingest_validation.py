@@ -69,6 +69,11 @@ CASES = [
     (setter("config", "entity", 0, ["tile_ic", "sp"]), 'config entity item ["tile_ic","sp"] is not [name, type, value]'),
     (lambda r: r["config"].__setitem__("entity", r["config"]["entity"][2:]), "no tile_ic and tile_oc splits"),
     (setter("input", 2, 0, 1, [1, 3, 224]), "args have no data and kernel shape of 4 positive integers"),
+    # values over 60 characters are shown cut: the cut text is no JSON, and must stay text
+    (setter("config", "index", int("2" + "9" * 401)), "config index 2999999999"),
+    (setter("result", 1, [0] * 40), "error_no [0,0,0"),
+    (setter("result", 0, ["slow"] * 20), 'costs ["slow","slow"'),
+    (setter("version", "v" * 80), 'version "vvvv'),
 ]
 
 

@@ -100,7 +100,9 @@ CREATE OR REPLACE TEMP MACRO _knob_value(entity, knob) AS
     json_extract(entity, '$[*][2]')[list_position(json_extract_string(entity, '$[*][0]'), knob)];
 CREATE OR REPLACE TEMP MACRO _is_int(t) AS coalesce(t IN ('UBIGINT', 'BIGINT'), false);
 CREATE OR REPLACE TEMP MACRO _is_num(t) AS coalesce(t IN ('UBIGINT', 'BIGINT', 'DOUBLE'), false);
-CREATE OR REPLACE TEMP MACRO _shown(j) AS CASE WHEN j IS NULL THEN 'null' WHEN length(j) > 60 THEN left(j, 57) || '...' ELSE j END;
+-- A value as the reason quotes it: as text (a cut JSON text is no JSON), at most 60 characters.
+CREATE OR REPLACE TEMP MACRO _shown(j) AS CASE WHEN j IS NULL THEN 'null' WHEN length(CAST(j AS VARCHAR)) > 60
+    THEN left(CAST(j AS VARCHAR), 57) || '...' ELSE CAST(j AS VARCHAR) END;
 -- Why one split knob is invalid (NULL when it is fine): AutoTVM's SplitEntity takes positive
 -- factors and at most one -1 (inferred); when the axis length is known their product must divide it
 -- (with a -1) or equal it.
@@ -141,7 +143,7 @@ CREATE OR REPLACE TEMP MACRO _knob_problem(x, in_channels, out_channels) AS
 # value is parsed once: json_extract with a list of paths returns all of them from one parse.
 _NORMALIZED = """
 CREATE OR REPLACE TEMP VIEW _autotvm_norm AS
-WITH base AS (
+WITH base AS NOT MATERIALIZED (
     SELECT line_no,
            CASE WHEN input IS NOT NULL THEN 0.2 WHEN i IS NOT NULL THEN 0.1 END AS form,
            CASE WHEN input IS NOT NULL THEN version ELSE v END AS version_json,
@@ -152,20 +154,27 @@ WITH base AS (
            CASE WHEN input IS NOT NULL THEN result ELSE TRY_CAST(r AS JSON[]) END AS res
     FROM _autotvm_rows
     WHERE line_no NOT IN (SELECT line_no FROM _autotvm_refused)
-), typed AS (
+), typed AS NOT MATERIALIZED (
     SELECT line_no, form, version_json, tvm_version_json, index_json, entity, inp, res,
            coalesce(TRY_CAST(version_json AS DOUBLE), form) AS version,
            json_extract_string(tvm_version_json, '$') AS tvm_version,
            TRY_CAST(index_json AS BIGINT) AS config_index,
-           json_extract_string(inp[1], '$') AS target,
-           json_extract_string(inp[2], '$') AS task_logged,
-           inp[3] AS args_logged,
+           inp[1] AS target_json, inp[2] AS task_json, inp[3] AS args_logged,
            TRY_CAST(res[1] AS DOUBLE[]) AS costs,
-           json_type(res[1], '$[*]') AS cost_types,
            TRY_CAST(res[2] AS BIGINT) AS error_no,
            TRY_CAST(res[3] AS DOUBLE) AS all_cost,
-           TRY_CAST(res[4] AS DOUBLE) AS timestamp
+           TRY_CAST(res[4] AS DOUBLE) AS timestamp,
+           -- conv2d_NCHWc entities start with tile_ic, tile_oc: read those two from one parse, and look
+           -- the knobs up by name only for entities in another order
+           json_extract(entity, ['$[0][0]', '$[0][2]', '$[1][0]', '$[1][2]']) AS first_knobs
     FROM base
+), logged AS (
+    -- A log holds few distinct (target, task, args): each is parsed and judged once, and its rows
+    -- get the results by a join (of scalars: joining lists would copy them for every row).
+    SELECT DISTINCT target_json, task_json, args_logged FROM typed
+), named AS (
+    SELECT *, json_extract_string(target_json, '$') AS target, json_extract_string(task_json, '$') AS task_logged
+    FROM logged
 ), norm AS (
     SELECT *,
         CASE WHEN task_logged = 'topi_x86_conv2d_NCHWc' THEN 'conv2d_NCHWc.x86' ELSE task_logged END AS task,
@@ -175,40 +184,66 @@ WITH base AS (
                 json_array(args_logged->'$[5][0]', args_logged->'$[5][1]', args_logged->'$[5][0]', args_logged->'$[5][1]'),
                 json_array(1, 1), args_logged->'$[6]', args_logged->'$[7]', args_logged->'$[8]')
              ELSE args_logged END AS args
-    FROM typed
+    FROM named
 ), parts AS (
     SELECT *,
         task LIKE 'conv2d%' OR task LIKE 'depthwise_conv2d%' OR task LIKE 'group_conv2d%' AS is_conv,
+        task = 'conv2d_NCHWc.x86' AS is_nchwc,
         -- data shape, kernel shape, strides, padding, dilation, dtype, out_dtype (conv) / shape, src, dst (transform)
         json_extract(args, ['$[0][1]', '$[1][1]', '$[2]', '$[3]', '$[4]', '$[0][2]', '$[7]', '$[1]', '$[2]']) AS a,
-        CAST(args AS VARCHAR) AS args_text,
-        -- conv2d_NCHWc entities start with tile_ic, tile_oc: read those two from one parse, and look
-        -- the knobs up by name only for entities in another order
-        json_extract(entity, ['$[0][0]', '$[0][2]', '$[1][0]', '$[1][2]']) AS first_knobs
+        CAST(args AS VARCHAR) AS args_text
     FROM norm
-), knobs AS (
+), shapes AS (
     SELECT *,
-        TRY_CAST(CASE WHEN first_knobs[1] = '"tile_ic"' THEN first_knobs[2] ELSE _knob_value(entity, 'tile_ic') END AS BIGINT[]) AS ic_split,
-        TRY_CAST(CASE WHEN first_knobs[3] = '"tile_oc"' THEN first_knobs[4] ELSE _knob_value(entity, 'tile_oc') END AS BIGINT[]) AS oc_split
-    FROM parts
-)
-SELECT line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
-       task, task_logged, args, entity, config_index, costs, error_no, all_cost, timestamp,
-       '[' || to_json(task) || CASE WHEN args_text = '[]' THEN ']' ELSE ',' || substr(args_text, 2) END AS workload,
        CASE WHEN is_conv THEN TRY_CAST(a[1] AS INTEGER[]) END AS d,
        CASE WHEN is_conv THEN TRY_CAST(a[2] AS INTEGER[]) END AS k,
        CASE WHEN is_conv THEN TRY_CAST(a[3] AS INTEGER[]) END AS st,
        CASE WHEN is_conv THEN TRY_CAST(a[4] AS INTEGER[]) END AS pd,
        CASE WHEN is_conv THEN TRY_CAST(a[5] AS INTEGER[]) END AS dl,
+       CASE WHEN task = 'layout_transform' THEN TRY_CAST(a[1] AS INTEGER[]) END AS lt_shape,
+       CASE WHEN task = 'layout_transform' THEN json_extract_string(a[8], '$') END AS lt_src,
+       CASE WHEN task = 'layout_transform' THEN json_extract_string(a[9], '$') END AS lt_dst
+    FROM parts
+), workloads AS (
+    SELECT target_json, task_json, args_logged, target, task_logged, task, args, is_nchwc, lt_shape, lt_src, lt_dst,
+       regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
+       '[' || to_json(task) || CASE WHEN args_text = '[]' THEN ']' ELSE ',' || substr(args_text, 2) END AS workload,
+       d[1] AS n, d[2] AS c, d[3] AS h, d[4] AS w, k[1] AS o, k[2] AS i, k[3] AS kh, k[4] AS kw,
+       st[1] AS stride_h, st[2] AS stride_w, pd[1] AS pad_t, pd[2] AS pad_l, pd[3] AS pad_b, pd[4] AS pad_r,
+       dl[1] AS dil_h, dl[2] AS dil_w,
        CASE WHEN is_conv THEN json_extract_string(a[6], '$') END AS dtype,
        CASE WHEN is_conv THEN json_extract_string(a[7], '$') END AS out_dtype,
-       CASE WHEN task = 'layout_transform' THEN TRY_CAST(a[1] AS INTEGER[]) END AS lt_shape,
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[6], '$') END AS lt_dtype,
-       CASE WHEN task = 'layout_transform' THEN json_extract_string(a[8], '$') END AS lt_src,
-       CASE WHEN task = 'layout_transform' THEN json_extract_string(a[9], '$') END AS lt_dst,
+       -- the fast path's test of the args (see below): shapes of plain positive integers
+       CASE WHEN is_nchwc THEN regexp_full_match(a[1], '{shape4}') AND regexp_full_match(a[2], '{shape4}')
+            WHEN task = 'layout_transform' THEN regexp_full_match(a[1], '{shape}') AND lt_src IS NOT NULL AND lt_dst IS NOT NULL
+            ELSE true END AS args_plain,
+       -- the rules on args alone (checked in their place among the rules below)
+       CASE WHEN is_nchwc AND (len(d) IS DISTINCT FROM 4 OR len(k) IS DISTINCT FROM 4
+                               OR NOT list_bool_and(list_transform(json_type(a[1], '$[*]') || json_type(a[2], '$[*]'),
+                                                                   lambda t: _is_int(t)))
+                               OR list_bool_or(list_transform(d || k, lambda x: x IS NULL OR x <= 0)))
+            THEN 'conv2d_NCHWc args have no data and kernel shape of 4 positive integers' END AS conv_args_problem,
+       CASE WHEN task <> 'layout_transform' THEN NULL
+            WHEN lt_shape IS NULL OR len(lt_shape) = 0
+                 OR NOT list_bool_and(list_transform(json_type(a[1], '$[*]'), lambda t: _is_int(t)))
+                 OR list_bool_or(list_transform(lt_shape, lambda x: x IS NULL OR x <= 0))
+            THEN 'layout_transform args have no tensor shape of positive integers'
+            WHEN lt_src IS NULL OR lt_dst IS NULL
+            THEN 'layout_transform args have no source and destination layout' END AS transform_args_problem
+    FROM shapes
+), knobs AS (
+    SELECT t.*, wl.* EXCLUDE (target_json, task_json, args_logged),
+        TRY_CAST(CASE WHEN first_knobs[1] = '"tile_ic"' THEN first_knobs[2] ELSE _knob_value(entity, 'tile_ic') END AS BIGINT[]) AS ic_split,
+        TRY_CAST(CASE WHEN first_knobs[3] = '"tile_oc"' THEN first_knobs[4] ELSE _knob_value(entity, 'tile_oc') END AS BIGINT[]) AS oc_split
+    FROM typed t LEFT JOIN workloads wl ON t.target_json IS NOT DISTINCT FROM wl.target_json
+        AND t.task_json IS NOT DISTINCT FROM wl.task_json AND t.args_logged IS NOT DISTINCT FROM wl.args_logged
+)
+SELECT line_no, version, tvm_version, target, mcpu, task, task_logged, args, entity, config_index, costs, error_no,
+       all_cost, timestamp, workload, n, c, h, w, o, i, kh, kw, stride_h, stride_w, pad_t, pad_l, pad_b, pad_r,
+       dil_h, dil_w, dtype, out_dtype, lt_shape, lt_dtype, lt_src, lt_dst,
        TRY_CAST(ic_split[-1] AS INTEGER) AS ic_bn,
-       TRY_CAST(oc_split[-1] AS INTEGER) AS oc_bn,
-       task = 'conv2d_NCHWc.x86' AS is_nchwc,
+       TRY_CAST(oc_split[-1] AS INTEGER) AS oc_bn, is_nchwc,
        -- why a row is not a valid record (NULL when it is); the first rule broken is the reason.
        -- Rows no JSON object with an "input" / "i" key gave are explained in Python (_diagnose).
        -- A cheap test on the (minified) JSON texts passes the usual valid row first; only the others
@@ -229,8 +264,8 @@ SELECT line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S
                           ELSE concat('config index ', _shown(index_json), ' is not an integer') END
             WHEN res IS NULL OR len(res) <> 4
                 THEN 'result is not [costs, error_no, all_cost, timestamp]'
-            WHEN json_type(res[1]) IS DISTINCT FROM 'ARRAY' OR len(cost_types) = 0
-                 OR NOT list_bool_and(list_transform(cost_types, lambda t: _is_num(t)))
+            WHEN json_type(res[1]) IS DISTINCT FROM 'ARRAY' OR json_array_length(res[1]) = 0
+                 OR NOT list_bool_and(list_transform(json_type(res[1], '$[*]'), lambda t: _is_num(t)))
                 THEN concat('costs ', _shown(res[1]), ' are not a non-empty list of numbers')
             WHEN NOT _is_int(json_type(res[2])) OR error_no IS NULL OR error_no NOT BETWEEN 0 AND {max_error_no}
                 THEN concat('error_no ', _shown(res[2]), ' is not one of AutoTVM''s MeasureErrorNo values (0-{max_error_no})')
@@ -242,25 +277,16 @@ SELECT line_no, version, tvm_version, target, regexp_extract(target, '-mcpu=(\\S
                 THEN concat('all_cost ', _shown(res[3]), ' is not a finite number')
             WHEN NOT _is_num(json_type(res[4])) OR NOT isfinite(timestamp)
                 THEN concat('timestamp ', _shown(res[4]), ' is not a finite number')
-            WHEN is_nchwc AND (len(d) IS DISTINCT FROM 4 OR len(k) IS DISTINCT FROM 4
-                               OR NOT list_bool_and(list_transform(json_type(a[1], '$[*]') || json_type(a[2], '$[*]'),
-                                                                   lambda t: _is_int(t)))
-                               OR list_bool_or(list_transform(d || k, lambda x: x IS NULL OR x <= 0)))
-                THEN 'conv2d_NCHWc args have no data and kernel shape of 4 positive integers'
+            WHEN conv_args_problem IS NOT NULL THEN conv_args_problem
             WHEN list_filter(list_transform(TRY_CAST(entity AS JSON[]),
-                     lambda x: _knob_problem(x, CASE WHEN is_nchwc THEN d[2] END, CASE WHEN is_nchwc THEN k[1] END)),
+                     lambda x: _knob_problem(x, CASE WHEN is_nchwc THEN c END, CASE WHEN is_nchwc THEN o END)),
                      lambda p: p IS NOT NULL)[1] IS NOT NULL
                 THEN list_filter(list_transform(TRY_CAST(entity AS JSON[]),
-                     lambda x: _knob_problem(x, CASE WHEN is_nchwc THEN d[2] END, CASE WHEN is_nchwc THEN k[1] END)),
+                     lambda x: _knob_problem(x, CASE WHEN is_nchwc THEN c END, CASE WHEN is_nchwc THEN o END)),
                      lambda p: p IS NOT NULL)[1]
             WHEN is_nchwc AND (ic_bn IS NULL OR oc_bn IS NULL)
                 THEN 'conv2d_NCHWc config has no tile_ic and tile_oc splits'
-            WHEN task = 'layout_transform' AND (lt_shape IS NULL OR len(lt_shape) = 0
-                 OR NOT list_bool_and(list_transform(json_type(a[1], '$[*]'), lambda t: _is_int(t)))
-                 OR list_bool_or(list_transform(lt_shape, lambda x: x IS NULL OR x <= 0)))
-                THEN 'layout_transform args have no tensor shape of positive integers'
-            WHEN task = 'layout_transform' AND (lt_src IS NULL OR lt_dst IS NULL)
-                THEN 'layout_transform args have no source and destination layout'
+            WHEN transform_args_problem IS NOT NULL THEN transform_args_problem
        END AS problem
 FROM knobs
 """
@@ -283,16 +309,19 @@ _FAST_PATH = f"""(form IS NOT NULL
     AND strpos('-0123456789', left(res[3], 1)) > 0 AND strpos('-0123456789', left(res[4], 1)) > 0
     AND list_max(costs) < 'infinity'::DOUBLE AND isfinite(all_cost) AND isfinite(timestamp)
     AND (error_no <> 0 OR list_min(costs) > 0)
-    AND (NOT is_nchwc OR (regexp_full_match(a[1], '{_SHAPE4}') AND regexp_full_match(a[2], '{_SHAPE4}')
-                          AND len(ic_split) = 2 AND ic_split[1] = -1 AND d[2] % ic_split[2] = 0
-                          AND len(oc_split) = 2 AND oc_split[1] = -1 AND k[1] % oc_split[2] = 0))
-    AND (task <> 'layout_transform' OR (regexp_full_match(a[1], '{_SHAPE}') AND lt_src IS NOT NULL AND lt_dst IS NOT NULL)))"""
+    AND args_plain
+    AND (NOT is_nchwc OR (len(ic_split) = 2 AND ic_split[1] = -1 AND c % ic_split[2] = 0
+                          AND len(oc_split) = 2 AND oc_split[1] = -1 AND o % oc_split[2] = 0)))"""
+
+def _normalized_view() -> str:
+    return (_NORMALIZED.replace("{max_error_no}", str(max(ERROR_NAMES))).replace("{fast_path}", _FAST_PATH)
+            .replace("{shape4}", _SHAPE4).replace("{shape}", _SHAPE))
+
 
 _INSERT_RECORDS = """
 INSERT INTO autotvm_record
 SELECT ?, line_no, version, tvm_version, target, mcpu, task, task_logged, workload,
-       d[1], d[2], d[3], d[4], k[1], k[2], k[3], k[4],
-       st[1], st[2], pd[1], pd[2], pd[3], pd[4], dl[1], dl[2], dtype, out_dtype,
+       n, c, h, w, o, i, kh, kw, stride_h, stride_w, pad_t, pad_l, pad_b, pad_r, dil_h, dil_w, dtype, out_dtype,
        config_index, entity, ic_bn, oc_bn,
        costs, costs[1], list_avg(costs), list_min(costs),
        error_no, {error_name_case}, all_cost, timestamp, false
@@ -353,7 +382,7 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
         _number_rows(con, source.path, lines.count)
     _refuse_before_sql(con, source.path, lines)
     con.execute(_KNOB_MACRO)
-    con.execute(_NORMALIZED.replace("{max_error_no}", str(max(ERROR_NAMES))).replace("{fast_path}", _FAST_PATH))
+    con.execute(_normalized_view())
     con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id])
     con.execute(_INSERT_TRANSFORMS, [upload_id])
     rejected = _explain_rejected(con, upload_id, source)
