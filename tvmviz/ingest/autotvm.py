@@ -83,14 +83,15 @@ FROM (SELECT upload_id, line_no, unnest(CAST(entity AS JSON[])) AS e FROM autotv
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
 # read_json keeps file order in the table (rowid), and reads in parallel. The v0.2 columns are typed
-# as far as their JSON allows, so the reader's one parse splits them (input and result are mixed
-# lists: their items stay JSON); scalars stay JSON so their types can be checked (a typed column
-# would turn "abc" into NULL, 1.5 into 2); v0.1's i/r stay JSON, they are rare.
+# as far as their JSON allows, so the reader's one parse splits them (result is a mixed list: its
+# items stay JSON); input stays whole, it is split once per distinct value (few in a log); scalars
+# stay JSON so their types can be checked (a typed column would turn "abc" into NULL, 1.5 into 2);
+# v0.1's i/r stay JSON, they are rare.
 _READ = """
 CREATE OR REPLACE TEMP TABLE _autotvm_raw AS
 SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
     maximum_object_size = {max_bytes},
-    columns = {{'input': 'JSON[]', 'config': 'STRUCT("index" JSON, entity JSON)', 'result': 'JSON[]',
+    columns = {{'input': 'JSON', 'config': 'STRUCT("index" JSON, entity JSON)', 'result': 'JSON[]',
                'version': 'JSON', 'tvm_version': 'JSON', 'i': 'JSON', 'r': 'JSON', 'v': 'JSON'}})
 """
 
@@ -98,6 +99,8 @@ SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
 _KNOB_MACRO = """
 CREATE OR REPLACE TEMP MACRO _knob_value(entity, knob) AS
     json_extract(entity, '$[*][2]')[list_position(json_extract_string(entity, '$[*][0]'), knob)];
+CREATE OR REPLACE TEMP MACRO _kind(j) AS CASE json_type(j) WHEN 'OBJECT' THEN 'an object' WHEN 'ARRAY' THEN 'a list'
+    WHEN 'VARCHAR' THEN 'a string' WHEN 'BOOLEAN' THEN 'a boolean' WHEN 'NULL' THEN 'null' ELSE 'a number' END;
 CREATE OR REPLACE TEMP MACRO _is_int(t) AS coalesce(t IN ('UBIGINT', 'BIGINT'), false);
 CREATE OR REPLACE TEMP MACRO _is_num(t) AS coalesce(t IN ('UBIGINT', 'BIGINT', 'DOUBLE'), false);
 -- A value as the reason quotes it: as text (a cut JSON text is no JSON), at most 60 characters.
@@ -148,33 +151,36 @@ WITH base AS NOT MATERIALIZED (
            CASE WHEN input IS NOT NULL THEN 0.2 WHEN i IS NOT NULL THEN 0.1 END AS form,
            CASE WHEN input IS NOT NULL THEN version ELSE v END AS version_json,
            tvm_version AS tvm_version_json,
-           CASE WHEN input IS NOT NULL THEN input ELSE TRY_CAST(i AS JSON[]) END AS inp,
+           CASE WHEN input IS NOT NULL THEN input ELSE i END AS input_json,
            CASE WHEN input IS NOT NULL THEN config.entity ELSE i->'$[5].e' END AS entity,
            CASE WHEN input IS NOT NULL THEN config.index ELSE i->'$[5].i' END AS index_json,
            CASE WHEN input IS NOT NULL THEN result ELSE TRY_CAST(r AS JSON[]) END AS res
     FROM _autotvm_rows
     WHERE line_no NOT IN (SELECT line_no FROM _autotvm_refused)
 ), typed AS NOT MATERIALIZED (
-    SELECT line_no, form, version_json, tvm_version_json, index_json, entity, inp, res,
+    SELECT line_no, form, version_json, tvm_version_json, index_json, entity, input_json, res,
            coalesce(TRY_CAST(version_json AS DOUBLE), form) AS version,
            json_extract_string(tvm_version_json, '$') AS tvm_version,
            TRY_CAST(index_json AS BIGINT) AS config_index,
-           inp[1] AS target_json, inp[2] AS task_json, inp[3] AS args_logged,
            TRY_CAST(res[1] AS DOUBLE[]) AS costs,
            TRY_CAST(res[2] AS BIGINT) AS error_no,
            TRY_CAST(res[3] AS DOUBLE) AS all_cost,
            TRY_CAST(res[4] AS DOUBLE) AS timestamp,
-           -- conv2d_NCHWc entities start with tile_ic, tile_oc: read those two from one parse, and look
-           -- the knobs up by name only for entities in another order
-           json_extract(entity, ['$[0][0]', '$[0][2]', '$[1][0]', '$[1][2]']) AS first_knobs
+           -- conv2d_NCHWc entities start with tile_ic, tile_oc, each [-1, factor]: read both factors
+           -- with one anchored match, and look the knobs up by name only for other entities
+           regexp_extract(entity, '{first_splits}', ['ic', 'oc']) AS first_splits
     FROM base
 ), logged AS (
-    -- A log holds few distinct (target, task, args): each is parsed and judged once, and its rows
-    -- get the results by a join (of scalars: joining lists would copy them for every row).
-    SELECT DISTINCT target_json, task_json, args_logged FROM typed
-), named AS (
-    SELECT *, json_extract_string(target_json, '$') AS target, json_extract_string(task_json, '$') AS task_logged
-    FROM logged
+    -- A log holds few distinct inputs (target, task, args): each is parsed and judged once, and its
+    -- rows get the results by a join (of scalars: joining lists would copy them for every row).
+    SELECT form, input_json, inp, inp[3] AS args_logged,
+           json_extract_string(inp[1], '$') AS target, json_extract_string(inp[2], '$') AS task_logged,
+           CASE WHEN json_type(input_json) <> 'ARRAY'
+                THEN concat(CASE form WHEN 0.2 THEN 'input' ELSE 'i' END, ' is ', _kind(input_json), ', not a list')
+                WHEN len(inp) < 3 OR json_type(inp[1]) IS DISTINCT FROM 'VARCHAR'
+                     OR json_type(inp[2]) IS DISTINCT FROM 'VARCHAR' OR json_type(inp[3]) IS DISTINCT FROM 'ARRAY'
+                THEN 'input is not [target, task name, args, ...]' END AS input_problem
+    FROM (SELECT form, input_json, TRY_CAST(input_json AS JSON[]) AS inp FROM (SELECT DISTINCT form, input_json FROM typed))
 ), norm AS (
     SELECT *,
         CASE WHEN task_logged = 'topi_x86_conv2d_NCHWc' THEN 'conv2d_NCHWc.x86' ELSE task_logged END AS task,
@@ -184,7 +190,7 @@ WITH base AS NOT MATERIALIZED (
                 json_array(args_logged->'$[5][0]', args_logged->'$[5][1]', args_logged->'$[5][0]', args_logged->'$[5][1]'),
                 json_array(1, 1), args_logged->'$[6]', args_logged->'$[7]', args_logged->'$[8]')
              ELSE args_logged END AS args
-    FROM named
+    FROM logged
 ), parts AS (
     SELECT *,
         task LIKE 'conv2d%' OR task LIKE 'depthwise_conv2d%' OR task LIKE 'group_conv2d%' AS is_conv,
@@ -205,7 +211,7 @@ WITH base AS NOT MATERIALIZED (
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[9], '$') END AS lt_dst
     FROM parts
 ), workloads AS (
-    SELECT target_json, task_json, args_logged, target, task_logged, task, args, is_nchwc, lt_shape, lt_src, lt_dst,
+    SELECT form, input_json, input_problem, target, task_logged, task, args, is_nchwc, lt_shape, lt_src, lt_dst,
        regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
        '[' || to_json(task) || CASE WHEN args_text = '[]' THEN ']' ELSE ',' || substr(args_text, 2) END AS workload,
        d[1] AS n, d[2] AS c, d[3] AS h, d[4] AS w, k[1] AS o, k[2] AS i, k[3] AS kh, k[4] AS kw,
@@ -233,11 +239,12 @@ WITH base AS NOT MATERIALIZED (
             THEN 'layout_transform args have no source and destination layout' END AS transform_args_problem
     FROM shapes
 ), knobs AS (
-    SELECT t.*, wl.* EXCLUDE (target_json, task_json, args_logged),
-        TRY_CAST(CASE WHEN first_knobs[1] = '"tile_ic"' THEN first_knobs[2] ELSE _knob_value(entity, 'tile_ic') END AS BIGINT[]) AS ic_split,
-        TRY_CAST(CASE WHEN first_knobs[3] = '"tile_oc"' THEN first_knobs[4] ELSE _knob_value(entity, 'tile_oc') END AS BIGINT[]) AS oc_split
-    FROM typed t LEFT JOIN workloads wl ON t.target_json IS NOT DISTINCT FROM wl.target_json
-        AND t.task_json IS NOT DISTINCT FROM wl.task_json AND t.args_logged IS NOT DISTINCT FROM wl.args_logged
+    SELECT t.*, wl.* EXCLUDE (form, input_json),
+        CASE WHEN first_splits.ic <> '' THEN [-1, CAST(first_splits.ic AS BIGINT)]
+             ELSE TRY_CAST(_knob_value(entity, 'tile_ic') AS BIGINT[]) END AS ic_split,
+        CASE WHEN first_splits.oc <> '' THEN [-1, CAST(first_splits.oc AS BIGINT)]
+             ELSE TRY_CAST(_knob_value(entity, 'tile_oc') AS BIGINT[]) END AS oc_split
+    FROM typed t LEFT JOIN workloads wl ON t.form IS NOT DISTINCT FROM wl.form AND t.input_json IS NOT DISTINCT FROM wl.input_json
 )
 SELECT line_no, version, tvm_version, target, mcpu, task, task_logged, args, entity, config_index, costs, error_no,
        all_cost, timestamp, workload, n, c, h, w, o, i, kh, kw, stride_h, stride_w, pad_t, pad_l, pad_b, pad_r,
@@ -254,9 +261,7 @@ SELECT line_no, version, tvm_version, target, mcpu, task, task_logged, args, ent
                 THEN concat('version ', _shown(version_json), ' is not a number')
             WHEN tvm_version_json IS NOT NULL AND json_type(tvm_version_json) <> 'VARCHAR'
                 THEN concat('tvm_version ', _shown(tvm_version_json), ' is not a string')
-            WHEN inp IS NULL OR len(inp) < 3 OR json_type(inp[1]) IS DISTINCT FROM 'VARCHAR'
-                 OR json_type(inp[2]) IS DISTINCT FROM 'VARCHAR' OR json_type(inp[3]) IS DISTINCT FROM 'ARRAY'
-                THEN 'input is not [target, task name, args, ...]'
+            WHEN input_problem IS NOT NULL THEN input_problem
             WHEN entity IS NULL OR json_type(entity) <> 'ARRAY'
                 THEN 'config has no entity list'
             WHEN index_json IS NULL OR NOT _is_int(json_type(index_json)) OR config_index IS NULL
@@ -297,11 +302,12 @@ _OTHER_ITEM = rf'\["[^"\\]*","(ot|re|an)",(true|false|{_NUM}|"[^"\\]*"|\[[^\[\]]
 _ENTITY = rf"\[(({_SPLIT_ITEM}|{_OTHER_ITEM})(,({_SPLIT_ITEM}|{_OTHER_ITEM}))*)?\]"
 _SHAPE = r"\[[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*\]"
 _SHAPE4 = r"\[[1-9][0-9]{0,8}(,[1-9][0-9]{0,8}){3}\]"
+_FIRST_SPLITS = r'^\[\["tile_ic","sp",\[-1,([1-9][0-9]{0,8})\]\],\["tile_oc","sp",\[-1,([1-9][0-9]{0,8})\]\]'
 # Sufficient for validity, never necessary: a row it passes breaks none of the rules of ``problem``.
 _FAST_PATH = f"""(form IS NOT NULL
     AND (version_json IS NULL OR strpos('-0123456789', left(version_json, 1)) > 0 AND TRY_CAST(version_json AS DOUBLE) IS NOT NULL)
     AND (tvm_version_json IS NULL OR starts_with(tvm_version_json, '"'))
-    AND len(inp) >= 3 AND starts_with(inp[1], '"') AND starts_with(inp[2], '"') AND starts_with(inp[3], '[')
+    AND input_problem IS NULL
     AND regexp_full_match(entity, '{_ENTITY}') AND NOT regexp_matches(entity, '-1,([0-9]+,)*-1[,\\]]')
     AND index_json = CAST(config_index AS VARCHAR)
     AND len(res) = 4 AND len(costs) > 0 AND NOT contains(res[1], '"') AND NOT contains(res[1], 'l') AND NOT contains(res[1], 'u')
@@ -315,7 +321,7 @@ _FAST_PATH = f"""(form IS NOT NULL
 
 def _normalized_view() -> str:
     return (_NORMALIZED.replace("{max_error_no}", str(max(ERROR_NAMES))).replace("{fast_path}", _FAST_PATH)
-            .replace("{shape4}", _SHAPE4).replace("{shape}", _SHAPE))
+            .replace("{shape4}", _SHAPE4).replace("{shape}", _SHAPE).replace("{first_splits}", _FIRST_SPLITS))
 
 
 _INSERT_RECORDS = """
