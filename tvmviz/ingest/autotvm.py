@@ -141,9 +141,10 @@ CREATE OR REPLACE TEMP MACRO _knob_problem(x, in_channels, out_channels) AS
     END
 """
 
-# One row per non-blank line, in file order, every typed column extracted in one pass (a view: the
-# inserts below read it once, and the other queries only compute the columns they use). Each JSON
-# value is parsed once: json_extract with a list of paths returns all of them from one parse.
+# One row per non-blank line, every typed column extracted in one pass (a view: the inserts below
+# read it once, and the other queries only compute the columns they use). Per row only what differs
+# from row to row is parsed (config, result); the input is parsed once per distinct value (typed is
+# NOT MATERIALIZED: its DISTINCT reads just the input column, the join everything).
 _NORMALIZED = """
 CREATE OR REPLACE TEMP VIEW _autotvm_norm AS
 WITH base AS NOT MATERIALIZED (
