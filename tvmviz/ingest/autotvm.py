@@ -143,7 +143,7 @@ CREATE OR REPLACE TEMP MACRO _knob_problem(x, in_channels, out_channels) AS
 
 # One row per non-blank line, every typed column extracted in one pass (a view: the inserts below
 # read it once, and the other queries only compute the columns they use). Per row only what differs
-# from row to row is parsed (config, result); the input is parsed once per distinct value (typed is
+# from row to row is parsed (config, result); the input is parsed once per distinct value (base is
 # NOT MATERIALIZED: its DISTINCT reads just the input column, the join everything).
 _NORMALIZED = """
 CREATE OR REPLACE TEMP VIEW _autotvm_norm AS
@@ -158,19 +158,6 @@ WITH base AS NOT MATERIALIZED (
            CASE WHEN input IS NOT NULL THEN result ELSE TRY_CAST(r AS JSON[]) END AS res
     FROM _autotvm_rows
     WHERE line_no NOT IN (SELECT line_no FROM _autotvm_refused)
-), typed AS NOT MATERIALIZED (
-    SELECT line_no, form, version_json, tvm_version_json, index_json, entity, input_json, res,
-           coalesce(TRY_CAST(version_json AS DOUBLE), form) AS version,
-           json_extract_string(tvm_version_json, '$') AS tvm_version,
-           TRY_CAST(index_json AS BIGINT) AS config_index,
-           TRY_CAST(res[1] AS DOUBLE[]) AS costs,
-           TRY_CAST(res[2] AS BIGINT) AS error_no,
-           TRY_CAST(res[3] AS DOUBLE) AS all_cost,
-           TRY_CAST(res[4] AS DOUBLE) AS timestamp,
-           -- conv2d_NCHWc entities start with tile_ic, tile_oc, each [-1, factor]: read both factors
-           -- with one anchored match, and look the knobs up by name only for other entities
-           regexp_extract(entity, '{first_splits}', ['ic', 'oc']) AS first_splits
-    FROM base
 ), logged AS (
     -- A log holds few distinct inputs (target, task, args): each is parsed and judged once, and its
     -- rows get the results by a join (of scalars: joining lists would copy them for every row).
@@ -181,7 +168,7 @@ WITH base AS NOT MATERIALIZED (
                 WHEN len(inp) < 3 OR json_type(inp[1]) IS DISTINCT FROM 'VARCHAR'
                      OR json_type(inp[2]) IS DISTINCT FROM 'VARCHAR' OR json_type(inp[3]) IS DISTINCT FROM 'ARRAY'
                 THEN 'input is not [target, task name, args, ...]' END AS input_problem
-    FROM (SELECT form, input_json, TRY_CAST(input_json AS JSON[]) AS inp FROM (SELECT DISTINCT form, input_json FROM typed))
+    FROM (SELECT form, input_json, TRY_CAST(input_json AS JSON[]) AS inp FROM (SELECT DISTINCT form, input_json FROM base))
 ), norm AS (
     SELECT *,
         CASE WHEN task_logged = 'topi_x86_conv2d_NCHWc' THEN 'conv2d_NCHWc.x86' ELSE task_logged END AS task,
@@ -239,13 +226,28 @@ WITH base AS NOT MATERIALIZED (
             WHEN lt_src IS NULL OR lt_dst IS NULL
             THEN 'layout_transform args have no source and destination layout' END AS transform_args_problem
     FROM shapes
+), typed AS (
+    -- per-row values after the join: rows a filter on the workload drops (the layout_transform
+    -- insert) are never typed
+    SELECT b.*, wl.* EXCLUDE (form, input_json),
+           coalesce(TRY_CAST(version_json AS DOUBLE), b.form) AS version,
+           json_extract_string(tvm_version_json, '$') AS tvm_version,
+           TRY_CAST(index_json AS BIGINT) AS config_index,
+           TRY_CAST(res[1] AS DOUBLE[]) AS costs,
+           TRY_CAST(res[2] AS BIGINT) AS error_no,
+           TRY_CAST(res[3] AS DOUBLE) AS all_cost,
+           TRY_CAST(res[4] AS DOUBLE) AS timestamp,
+           -- conv2d_NCHWc entities start with tile_ic, tile_oc, each [-1, factor]: read both factors
+           -- with one anchored match, and look the knobs up by name only for other entities
+           regexp_extract(entity, '{first_splits}', ['ic', 'oc']) AS first_splits
+    FROM base b LEFT JOIN workloads wl ON b.form IS NOT DISTINCT FROM wl.form AND b.input_json IS NOT DISTINCT FROM wl.input_json
 ), knobs AS (
-    SELECT t.*, wl.* EXCLUDE (form, input_json),
-        CASE WHEN first_splits.ic <> '' THEN [-1, CAST(first_splits.ic AS BIGINT)]
+    SELECT *,
+        CASE WHEN first_splits.ic <> '' THEN [-1, TRY_CAST(first_splits.ic AS BIGINT)]
              ELSE TRY_CAST(_knob_value(entity, 'tile_ic') AS BIGINT[]) END AS ic_split,
-        CASE WHEN first_splits.oc <> '' THEN [-1, CAST(first_splits.oc AS BIGINT)]
+        CASE WHEN first_splits.oc <> '' THEN [-1, TRY_CAST(first_splits.oc AS BIGINT)]
              ELSE TRY_CAST(_knob_value(entity, 'tile_oc') AS BIGINT[]) END AS oc_split
-    FROM typed t LEFT JOIN workloads wl ON t.form IS NOT DISTINCT FROM wl.form AND t.input_json IS NOT DISTINCT FROM wl.input_json
+    FROM typed
 )
 SELECT line_no, version, tvm_version, target, mcpu, task, task_logged, args, entity, config_index, costs, error_no,
        all_cost, timestamp, workload, n, c, h, w, o, i, kh, kw, stride_h, stride_w, pad_t, pad_l, pad_b, pad_r,
