@@ -388,22 +388,18 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
         scan = pool.submit(scan_lines, source.path, max_line_bytes=MAX_LINE_BYTES)
         con.execute(_READ.format(max_bytes=MAX_LINE_BYTES), [source.path])
         lines = scan.result()
-        _number_rows(con, source.path, lines.count)
+        rows = _number_rows(con, source.path, lines.count)
     _refuse_before_sql(con, source.path, lines)
     con.execute(_KNOB_MACRO)
     con.execute(_normalized_view())
-    con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id])
-    con.execute(_INSERT_TRANSFORMS, [upload_id])
-    rejected = _explain_rejected(con, upload_id, source)
+    (records,) = con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id]).fetchone()
+    (transforms,) = con.execute(_INSERT_TRANSFORMS, [upload_id]).fetchone()
+    rejected = RejectedList() if records + transforms == rows else _explain_rejected(con, upload_id, source)
     # On an error the caller rolls the transaction back, and these go with it.
     con.execute("DROP VIEW IF EXISTS _autotvm_norm; DROP VIEW IF EXISTS _autotvm_rows; "
                 "DROP TABLE IF EXISTS _autotvm_segments; DROP TABLE IF EXISTS _autotvm_bad; DROP TABLE IF EXISTS _autotvm_refused; "
                 "DROP TABLE IF EXISTS _autotvm_raw")
 
-    records, transforms = con.execute(
-        "SELECT (SELECT count(*) FROM autotvm_record WHERE upload_id = $1), "
-        "(SELECT count(*) FROM layout_transform WHERE upload_id = $1)", [upload_id]
-    ).fetchone()
     if records + transforms == 0:
         first = "; ".join(f"line {r.line}: {r.reason}" for r in rejected.items[:3])
         raise TvmvizError(f"{source.name}: no valid AutoTVM record" + (f" ({first})" if first else ""))
@@ -452,8 +448,8 @@ def _refuse_before_sql(con, path: str, lines: LineScan) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE _autotvm_refused AS SELECT unnest(?::BIGINT[]) AS line_no", [refused])
 
 
-def _number_rows(con, path: str, lines: int) -> None:
-    """The view _autotvm_rows: the raw rows with their 1-based line numbers.
+def _number_rows(con, path: str, lines: int) -> int:
+    """The view _autotvm_rows: the raw rows with their 1-based line numbers; returns how many rows.
 
     read_json skips blank lines, so row k is the k-th non-blank line. Without blank lines (the usual
     case) row k is line k + 1; otherwise each run of non-blank lines is one segment (first row, first
@@ -462,7 +458,7 @@ def _number_rows(con, path: str, lines: int) -> None:
     rows = con.execute("SELECT count(*) FROM _autotvm_raw").fetchone()[0]
     if rows == lines:
         con.execute(f"CREATE OR REPLACE TEMP VIEW _autotvm_rows AS SELECT {row_idx} + 1 AS line_no, * FROM _autotvm_raw")
-        return
+        return rows
     con.execute("CREATE OR REPLACE TEMP TABLE _autotvm_segments (row_start BIGINT, line_start BIGINT)")
     starts, firsts = [], []
     row, in_segment = 0, False
@@ -483,6 +479,7 @@ def _number_rows(con, path: str, lines: int) -> None:
         f"FROM (SELECT {row_idx} AS row_idx, * FROM _autotvm_raw) r "
         "ASOF JOIN _autotvm_segments s ON r.row_idx >= s.row_start"
     )
+    return rows
 
 
 def _insert_segments(con, starts: list[int], firsts: list[int]) -> None:
