@@ -141,26 +141,27 @@ CREATE OR REPLACE TEMP MACRO _knob_problem(x, in_channels, out_channels) AS
     END
 """
 
-# One row per non-blank line, every typed column extracted in one pass (a view: the inserts below
-# read it once, and the other queries only compute the columns they use). Per row only what differs
-# from row to row is parsed (config, result); the input is parsed once per distinct value (base is
-# NOT MATERIALIZED: its DISTINCT reads just the input column, the join everything).
-_NORMALIZED = """
-CREATE OR REPLACE TEMP VIEW _autotvm_norm AS
-WITH base AS NOT MATERIALIZED (
-    SELECT line_no,
-           CASE WHEN input IS NOT NULL THEN 0.2 WHEN i IS NOT NULL THEN 0.1 END AS form,
-           CASE WHEN input IS NOT NULL THEN version ELSE v END AS version_json,
-           tvm_version AS tvm_version_json,
-           CASE WHEN input IS NOT NULL THEN input ELSE i END AS input_json,
-           CASE WHEN input IS NOT NULL THEN config.entity ELSE i->'$[5].e' END AS entity,
-           CASE WHEN input IS NOT NULL THEN config.index ELSE i->'$[5].i' END AS index_json,
-           CASE WHEN input IS NOT NULL THEN result ELSE TRY_CAST(r AS JSON[]) END AS res
-    FROM _autotvm_rows
-    WHERE line_no NOT IN (SELECT line_no FROM _autotvm_refused)
-), logged AS (
-    -- A log holds few distinct inputs (target, task, args): each is parsed and judged once, and its
-    -- rows get the results by a join (of scalars: joining lists would copy them for every row).
+# The non-blank, not refused lines with their 1-based numbers, the JSON values of either record form.
+_BASE = """
+CREATE OR REPLACE TEMP VIEW _autotvm_base AS
+SELECT line_no,
+       CASE WHEN input IS NOT NULL THEN 0.2 WHEN i IS NOT NULL THEN 0.1 END AS form,
+       CASE WHEN input IS NOT NULL THEN version ELSE v END AS version_json,
+       tvm_version AS tvm_version_json,
+       CASE WHEN input IS NOT NULL THEN input ELSE i END AS input_json,
+       CASE WHEN input IS NOT NULL THEN config.entity ELSE i->'$[5].e' END AS entity,
+       CASE WHEN input IS NOT NULL THEN config.index ELSE i->'$[5].i' END AS index_json,
+       CASE WHEN input IS NOT NULL THEN result ELSE TRY_CAST(r AS JSON[]) END AS res
+FROM _autotvm_rows
+WHERE line_no NOT IN (SELECT line_no FROM _autotvm_refused)
+"""
+
+# A log holds few distinct inputs (target, task, args): each is parsed and judged once, here, and its
+# rows get the results by a join (of scalars: joining lists would copy them for every row). A table:
+# both inserts join it, and the DISTINCT over every row's input runs once.
+_WORKLOADS = """
+CREATE OR REPLACE TEMP TABLE _autotvm_workloads AS
+WITH logged AS (
     SELECT form, input_json, inp, inp[3] AS args_logged,
            json_extract_string(inp[1], '$') AS target, json_extract_string(inp[2], '$') AS task_logged,
            CASE WHEN json_type(input_json) <> 'ARRAY'
@@ -168,7 +169,7 @@ WITH base AS NOT MATERIALIZED (
                 WHEN len(inp) < 3 OR json_type(inp[1]) IS DISTINCT FROM 'VARCHAR'
                      OR json_type(inp[2]) IS DISTINCT FROM 'VARCHAR' OR json_type(inp[3]) IS DISTINCT FROM 'ARRAY'
                 THEN 'input is not [target, task name, args, ...]' END AS input_problem
-    FROM (SELECT form, input_json, TRY_CAST(input_json AS JSON[]) AS inp FROM (SELECT DISTINCT form, input_json FROM base))
+    FROM (SELECT form, input_json, TRY_CAST(input_json AS JSON[]) AS inp FROM (SELECT DISTINCT form, input_json FROM _autotvm_base))
 ), norm AS (
     SELECT *,
         CASE WHEN task_logged = 'topi_x86_conv2d_NCHWc' THEN 'conv2d_NCHWc.x86' ELSE task_logged END AS task,
@@ -198,35 +199,42 @@ WITH base AS NOT MATERIALIZED (
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[8], '$') END AS lt_src,
        CASE WHEN task = 'layout_transform' THEN json_extract_string(a[9], '$') END AS lt_dst
     FROM parts
-), workloads AS (
-    SELECT form, input_json, input_problem, target, task_logged, task, args, is_nchwc, lt_shape, lt_src, lt_dst,
-       regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
-       '[' || to_json(task) || CASE WHEN args_text = '[]' THEN ']' ELSE ',' || substr(args_text, 2) END AS workload,
-       d[1] AS n, d[2] AS c, d[3] AS h, d[4] AS w, k[1] AS o, k[2] AS i, k[3] AS kh, k[4] AS kw,
-       st[1] AS stride_h, st[2] AS stride_w, pd[1] AS pad_t, pd[2] AS pad_l, pd[3] AS pad_b, pd[4] AS pad_r,
-       dl[1] AS dil_h, dl[2] AS dil_w,
-       CASE WHEN is_conv THEN json_extract_string(a[6], '$') END AS dtype,
-       CASE WHEN is_conv THEN json_extract_string(a[7], '$') END AS out_dtype,
-       CASE WHEN task = 'layout_transform' THEN json_extract_string(a[6], '$') END AS lt_dtype,
-       -- the fast path's test of the args (see below): shapes of plain positive integers
-       CASE WHEN is_nchwc THEN regexp_full_match(a[1], '{shape4}') AND regexp_full_match(a[2], '{shape4}')
-            WHEN task = 'layout_transform' THEN regexp_full_match(a[1], '{shape}') AND lt_src IS NOT NULL AND lt_dst IS NOT NULL
-            ELSE true END AS args_plain,
-       -- the rules on args alone (checked in their place among the rules below)
-       CASE WHEN is_nchwc AND (len(d) IS DISTINCT FROM 4 OR len(k) IS DISTINCT FROM 4
-                               OR NOT list_bool_and(list_transform(json_type(a[1], '$[*]') || json_type(a[2], '$[*]'),
-                                                                   lambda t: _is_int(t)))
-                               OR list_bool_or(list_transform(d || k, lambda x: x IS NULL OR x <= 0)))
-            THEN 'conv2d_NCHWc args have no data and kernel shape of 4 positive integers' END AS conv_args_problem,
-       CASE WHEN task <> 'layout_transform' THEN NULL
-            WHEN lt_shape IS NULL OR len(lt_shape) = 0
-                 OR NOT list_bool_and(list_transform(json_type(a[1], '$[*]'), lambda t: _is_int(t)))
-                 OR list_bool_or(list_transform(lt_shape, lambda x: x IS NULL OR x <= 0))
-            THEN 'layout_transform args have no tensor shape of positive integers'
-            WHEN lt_src IS NULL OR lt_dst IS NULL
-            THEN 'layout_transform args have no source and destination layout' END AS transform_args_problem
-    FROM shapes
-), typed AS (
+)
+SELECT form, input_json, input_problem, target, task_logged, task, args, is_nchwc, lt_shape, lt_src, lt_dst,
+   regexp_extract(target, '-mcpu=(\\S+)', 1) AS mcpu,
+   '[' || to_json(task) || CASE WHEN args_text = '[]' THEN ']' ELSE ',' || substr(args_text, 2) END AS workload,
+   d[1] AS n, d[2] AS c, d[3] AS h, d[4] AS w, k[1] AS o, k[2] AS i, k[3] AS kh, k[4] AS kw,
+   st[1] AS stride_h, st[2] AS stride_w, pd[1] AS pad_t, pd[2] AS pad_l, pd[3] AS pad_b, pd[4] AS pad_r,
+   dl[1] AS dil_h, dl[2] AS dil_w,
+   CASE WHEN is_conv THEN json_extract_string(a[6], '$') END AS dtype,
+   CASE WHEN is_conv THEN json_extract_string(a[7], '$') END AS out_dtype,
+   CASE WHEN task = 'layout_transform' THEN json_extract_string(a[6], '$') END AS lt_dtype,
+   -- the fast path's test of the args (see below): shapes of plain positive integers
+   CASE WHEN is_nchwc THEN regexp_full_match(a[1], '{shape4}') AND regexp_full_match(a[2], '{shape4}')
+        WHEN task = 'layout_transform' THEN regexp_full_match(a[1], '{shape}') AND lt_src IS NOT NULL AND lt_dst IS NOT NULL
+        ELSE true END AS args_plain,
+   -- the rules on args alone (checked in their place among the rules below)
+   CASE WHEN is_nchwc AND (len(d) IS DISTINCT FROM 4 OR len(k) IS DISTINCT FROM 4
+                           OR NOT list_bool_and(list_transform(json_type(a[1], '$[*]') || json_type(a[2], '$[*]'),
+                                                               lambda t: _is_int(t)))
+                           OR list_bool_or(list_transform(d || k, lambda x: x IS NULL OR x <= 0)))
+        THEN 'conv2d_NCHWc args have no data and kernel shape of 4 positive integers' END AS conv_args_problem,
+   CASE WHEN task <> 'layout_transform' THEN NULL
+        WHEN lt_shape IS NULL OR len(lt_shape) = 0
+             OR NOT list_bool_and(list_transform(json_type(a[1], '$[*]'), lambda t: _is_int(t)))
+             OR list_bool_or(list_transform(lt_shape, lambda x: x IS NULL OR x <= 0))
+        THEN 'layout_transform args have no tensor shape of positive integers'
+        WHEN lt_src IS NULL OR lt_dst IS NULL
+        THEN 'layout_transform args have no source and destination layout' END AS transform_args_problem
+FROM shapes
+"""
+
+# One row per non-blank line, every typed column extracted in one pass (a view: the inserts below
+# read it once, and the other queries only compute the columns they use). Per row only what differs
+# from row to row is parsed (config, result); the input's columns come from _autotvm_workloads.
+_NORMALIZED = """
+CREATE OR REPLACE TEMP VIEW _autotvm_norm AS
+WITH typed AS (
     -- per-row values after the join: rows a filter on the workload drops (the layout_transform
     -- insert) are never typed
     SELECT b.*, wl.* EXCLUDE (form, input_json),
@@ -240,7 +248,7 @@ WITH base AS NOT MATERIALIZED (
            -- conv2d_NCHWc entities start with tile_ic, tile_oc, each [-1, factor]: read both factors
            -- with one anchored match, and look the knobs up by name only for other entities
            regexp_extract(entity, '{first_splits}', ['ic', 'oc']) AS first_splits
-    FROM base b LEFT JOIN workloads wl ON b.form IS NOT DISTINCT FROM wl.form AND b.input_json IS NOT DISTINCT FROM wl.input_json
+    FROM _autotvm_base b LEFT JOIN _autotvm_workloads wl ON b.form IS NOT DISTINCT FROM wl.form AND b.input_json IS NOT DISTINCT FROM wl.input_json
 ), knobs AS (
     SELECT *,
         CASE WHEN first_splits.ic <> '' THEN [-1, TRY_CAST(first_splits.ic AS BIGINT)]
@@ -322,9 +330,13 @@ _FAST_PATH = f"""(form IS NOT NULL
     AND (NOT is_nchwc OR (len(ic_split) = 2 AND ic_split[1] = -1 AND c % ic_split[2] = 0
                           AND len(oc_split) = 2 AND oc_split[1] = -1 AND o % oc_split[2] = 0)))"""
 
-def _normalized_view() -> str:
-    return (_NORMALIZED.replace("{max_error_no}", str(max(ERROR_NAMES))).replace("{fast_path}", _FAST_PATH)
-            .replace("{shape4}", _SHAPE4).replace("{shape}", _SHAPE).replace("{first_splits}", _FIRST_SPLITS))
+def _normalize(con) -> None:
+    """The views and the workload table the inserts read (after _number_rows and _refuse_before_sql)."""
+    con.execute(_KNOB_MACRO)
+    con.execute(_BASE)
+    con.execute(_WORKLOADS.replace("{shape4}", _SHAPE4).replace("{shape}", _SHAPE))
+    con.execute(_NORMALIZED.replace("{max_error_no}", str(max(ERROR_NAMES))).replace("{fast_path}", _FAST_PATH)
+                .replace("{first_splits}", _FIRST_SPLITS))
 
 
 _INSERT_RECORDS = """
@@ -390,13 +402,13 @@ def load(con, upload_id: int, source: Source, kind: str) -> LoadResult:
         lines = scan.result()
         rows = _number_rows(con, source.path, lines.count)
     _refuse_before_sql(con, source.path, lines)
-    con.execute(_KNOB_MACRO)
-    con.execute(_normalized_view())
+    _normalize(con)
     (records,) = con.execute(_INSERT_RECORDS.format(error_name_case=_ERROR_NAME_CASE), [upload_id]).fetchone()
     (transforms,) = con.execute(_INSERT_TRANSFORMS, [upload_id]).fetchone()
     rejected = RejectedList() if records + transforms == rows else _explain_rejected(con, upload_id, source)
     # On an error the caller rolls the transaction back, and these go with it.
-    con.execute("DROP VIEW IF EXISTS _autotvm_norm; DROP VIEW IF EXISTS _autotvm_rows; "
+    con.execute("DROP VIEW IF EXISTS _autotvm_norm; DROP TABLE IF EXISTS _autotvm_workloads; "
+                "DROP VIEW IF EXISTS _autotvm_base; DROP VIEW IF EXISTS _autotvm_rows; "
                 "DROP TABLE IF EXISTS _autotvm_segments; DROP TABLE IF EXISTS _autotvm_bad; DROP TABLE IF EXISTS _autotvm_refused; "
                 "DROP TABLE IF EXISTS _autotvm_raw")
 
