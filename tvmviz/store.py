@@ -133,6 +133,13 @@ def _remove(path: Path | None) -> None:
             path.unlink()
 
 
+def _in_idle_time() -> None:
+    """Lower this thread's priority (Linux: per thread): the hash and the raw copy are needed only at
+    the commit, so they take the CPU the parse leaves idle rather than competing with it."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 def _sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -329,7 +336,7 @@ class Store:
             return IngestReport(item.name, None, None, error=f"{item.name}: cannot be read ({e.strerror or type(e).__name__})")
         # hashing a large file takes as long as a third of its parse: do it while DuckDB parses
         # (both release the GIL); the duplicate check then comes before the commit
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=2, initializer=_in_idle_time) as pool:
             sha = pool.submit(_sha256, item.path)
             raw_copy = pool.submit(self._copy_raw, source)
             try:
