@@ -210,6 +210,7 @@ class TableCache:
     def __init__(self, graph: LayoutGraph, tuning: list, transforms: list):
         self.inputs = (graph, tuning, transforms)
         self.tables: dict = {}  # key -> (TransformTable, its missing entries in pricing order)
+        self.derived: dict = {}  # what the inputs alone determine (tuner graph, rankings, transform costs)
 
     def put(self, key: tuple, value: tuple) -> None:
         while len(self.tables) >= self.MAX_TABLES:
@@ -221,18 +222,35 @@ class TableCache:
             raise ValueError("a TableCache serves the graph and records it was made for, no others")
 
 
+def _derived(tables: TableCache | None, key, make):
+    """make(), computed once per TableCache (its inputs never change); every time without one. Callers
+    only read the value."""
+    if tables is None:
+        return make()
+    if key not in tables.derived:
+        tables.derived[key] = make()
+    return tables.derived[key]
+
+
+def _tuner_structure(graph: LayoutGraph, tuning: list) -> tuple:
+    graph = match_padding(graph, {r.workload for r in tuning})  # a built graph's inferred paddings
+    return graph, *tuner_graph(graph)
+
+
 def build_problem(graph: LayoutGraph, tuning: list, transforms: list, opts: SelectOptions,
                   tables: TableCache | None = None) -> Problem:
     if tables is not None:
         tables.check(graph, tuning, transforms)
-    graph = match_padding(graph, {r.workload for r in tuning})  # a built graph's inferred paddings
-    keys, in_lists, out_nodes, boundary, warnings = tuner_graph(graph)
+    graph, keys, in_lists, out_nodes, boundary, warnings = _derived(
+        tables, "structure", lambda: _tuner_structure(graph, tuning))
+    warnings = list(warnings)  # the problem's own: solvers and builders add to it
     convs = [k for k in keys if graph.nodes[k].op == "conv2d"]
     if not convs:
         where = f" in {graph.source}" if graph.source else ""
         raise TvmvizError(f"the graph{where} has no conv2d the graph tuner can choose a layout for")
     _check_names(graph, convs, opts)
-    candidates = _candidates(graph, convs, tuning, opts)
+    rankings = _derived(tables, ("rankings", opts.cost_model), lambda: _rankings(tuning, opts.cost_model))
+    candidates = _candidates(graph, convs, rankings, opts)
     kernel = {c: np.array([cand.cost_s for cand in candidates[c]], dtype=float) for c in convs}
 
     owner: dict = {}
@@ -367,27 +385,29 @@ def rank_records(records, cost_model: str = "tvm") -> list:
     return sorted(winners.values(), key=lambda r: r.cost0)
 
 
-def _candidates(graph, convs, tuning, opts) -> dict:
-    """_fetch_cfg: best record per (ic_bn, oc_bn) by costs[0] (strict <), stable sort, top max_sch_num."""
+def _rankings(tuning: list, cost_model: str) -> dict:
+    """workload key -> (its records ranked as rank_records does, whether it has any record at all)."""
     by_workload: dict = {}
     for rec in sorted(tuning, key=lambda r: r.seq):
         by_workload.setdefault(rec.workload, []).append(rec)
+    return {wkey: (rank_records(recs, cost_model), True) for wkey, recs in by_workload.items()}
+
+
+def _candidates(graph, convs, rankings: dict, opts) -> dict:
+    """_fetch_cfg: best record per (ic_bn, oc_bn) by costs[0] (strict <), stable sort, top max_sch_num."""
     excluded = {int(x) for x in opts.exclude_x}
-    cache: dict = {}
     out = {}
     for c in convs:
         node = graph.nodes[c]
         wkey = node.conv.workload_key()
-        if wkey not in cache:
-            cache[wkey] = rank_records(by_workload.get(wkey, ()), opts.cost_model)
-        ranked = cache[wkey]
+        ranked, logged = rankings.get(wkey, ((), False))
         if not ranked:
-            valid = " valid" if opts.cost_model == "true" and by_workload.get(wkey) else ""
+            valid = " valid" if opts.cost_model == "true" and logged else ""
             inferred = (f" (its strides and padding were inferred from a built graph; no record has any of its "
                         f"{len(node.attrs.get('padding_alternatives', []))} other paddings either)"
                         if "inferred" in node.attrs else "")
             raise TvmvizError(f"conv2d {node.name!r}: no{valid} tuning record for workload {wkey}{inferred}")
-        allowed = [r for r in ranked if r.ic_bn not in excluded and r.oc_bn not in excluded]
+        allowed = [r for r in ranked if r.ic_bn not in excluded and r.oc_bn not in excluded] if excluded else ranked
         pin = opts.pins.get(node.name)
         if pin is not None:
             chosen = [r for r in allowed if _pin_matches(pin, r)]
@@ -432,23 +452,28 @@ def _conv_wkl(node) -> _Wkl:
                 tuple(a.padding), a.dilation[0], a.dilation[1], a.dtype)
 
 
+def _measured_costs(transforms: list, tvm: bool) -> tuple[dict, float]:
+    """((shape, src, dst, dtype) -> cost s of its last record, TVM's per-element average over every record)."""
+    recs = sorted(transforms, key=lambda r: r.seq)
+    measured: dict = {}
+    for r in recs:
+        if not tvm and r.error_no != 0:
+            continue
+        measured[(tuple(r.shape), r.src, r.dst, r.dtype)] = float(r.cost0)  # last one wins
+    total_time, num_elems = 0.0, 0
+    for r in recs:  # TVM: over every given record, used or not
+        num_elems += math.prod(r.shape)
+        total_time += float(r.cost0)
+    return measured, total_time / num_elems if num_elems > 0 else 0.0
+
+
 class _TransformBuilder:
     def __init__(self, problem: Problem, transforms: list, cache: TableCache | None = None):
         self.p = problem
         self.cache = cache
         self.tvm = problem.cost_model == "tvm"
         opts = problem.options
-        recs = sorted(transforms, key=lambda r: r.seq)
-        self.measured: dict = {}
-        for r in recs:
-            if not self.tvm and r.error_no != 0:
-                continue
-            self.measured[(tuple(r.shape), r.src, r.dst, r.dtype)] = float(r.cost0)  # last one wins
-        total_time, num_elems = 0.0, 0
-        for r in recs:  # TVM: over every given record, used or not
-            num_elems += math.prod(r.shape)
-            total_time += float(r.cost0)
-        self.avg = total_time / num_elems if num_elems > 0 else 0.0
+        self.measured, self.avg = _derived(cache, ("measured", self.tvm), lambda: _measured_costs(transforms, self.tvm))
         self.estimate = opts.estimate_transforms
         self.scale = float(opts.transform_scale)
         self.missing: list = []  # needed entries without record or estimate, each once, in pricing order
