@@ -308,7 +308,9 @@ FROM knobs
 """
 
 _NUM = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?"
-_SPLIT_ITEM = r'\["[^"\\]*","sp",\[(-1|[1-9][0-9]{0,17})(,(-1|[1-9][0-9]{0,17}))*\]\]'
+_FACTOR = "[1-9][0-9]{0,17}"
+# a split's factors: positive, at most one of them -1 (the inferred one)
+_SPLIT_ITEM = rf'\["[^"\\]*","sp",\[({_FACTOR}(,{_FACTOR})*(,-1(,{_FACTOR})*)?|-1(,{_FACTOR})*)\]\]'
 _OTHER_ITEM = rf'\["[^"\\]*","(ot|re|an)",(true|false|{_NUM}|"[^"\\]*"|\[[^\[\]]*\])\]'
 _ENTITY = rf"\[(({_SPLIT_ITEM}|{_OTHER_ITEM})(,({_SPLIT_ITEM}|{_OTHER_ITEM}))*)?\]"
 _SHAPE = r"\[[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*\]"
@@ -319,7 +321,7 @@ _FAST_PATH = f"""(form IS NOT NULL
     AND (version_json IS NULL OR strpos('-0123456789', left(version_json, 1)) > 0 AND TRY_CAST(version_json AS DOUBLE) IS NOT NULL)
     AND (tvm_version_json IS NULL OR starts_with(tvm_version_json, '"'))
     AND input_problem IS NULL
-    AND regexp_full_match(entity, '{_ENTITY}') AND NOT regexp_matches(entity, '-1,([0-9]+,)*-1[,\\]]')
+    AND regexp_full_match(entity, '{_ENTITY}')
     AND index_json = CAST(config_index AS VARCHAR)
     AND len(res) = 4 AND len(costs) > 0 AND NOT contains(res[1], '"') AND NOT contains(res[1], 'l') AND NOT contains(res[1], 'u')
     AND res[2] = CAST(error_no AS VARCHAR) AND error_no BETWEEN 0 AND {max(ERROR_NAMES)}
