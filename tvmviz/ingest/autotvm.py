@@ -332,6 +332,7 @@ _FAST_PATH = f"""(form IS NOT NULL
     AND (NOT is_nchwc OR (len(ic_split) = 2 AND ic_split[1] = -1 AND c % ic_split[2] = 0
                           AND len(oc_split) = 2 AND oc_split[1] = -1 AND o % oc_split[2] = 0)))"""
 
+
 def _normalize(con) -> None:
     """The views and the workload table the inserts read (after _number_rows and _refuse_before_sql)."""
     con.execute(_KNOB_MACRO)
