@@ -170,7 +170,7 @@ _CLOSE_WITH_BIT5 = ord("}")  # "]" and "}" differ only in bit 5 (0x5D, 0x7D): on
 
 
 def _trailing_comma_lines(data: np.ndarray, prev_tail: bytes, lines_before: int) -> list[int]:
-    """Lines of ``chunk`` where "]" or "}" follows a comma with only spaces and tabs between, vectorised:
+    """Lines of a chunk where "]" or "}" follows a comma with only spaces and tabs between, vectorised:
     the byte before each bracket is read, stepping back over blanks only for the brackets that have some.
     ``data``: the chunk's bytes; ``prev_tail``: the last non-blank byte of the chunks before (a comma
     may end the previous chunk)."""

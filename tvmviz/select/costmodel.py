@@ -386,11 +386,11 @@ def rank_records(records, cost_model: str = "tvm") -> list:
 
 
 def _rankings(tuning: list, cost_model: str) -> dict:
-    """workload key -> (its records ranked as rank_records does, whether it has any record at all)."""
+    """workload key (of every workload with a record) -> its records ranked as rank_records does."""
     by_workload: dict = {}
     for rec in sorted(tuning, key=lambda r: r.seq):
         by_workload.setdefault(rec.workload, []).append(rec)
-    return {wkey: (rank_records(recs, cost_model), True) for wkey, recs in by_workload.items()}
+    return {wkey: rank_records(recs, cost_model) for wkey, recs in by_workload.items()}
 
 
 def _candidates(graph, convs, rankings: dict, opts) -> dict:
@@ -400,9 +400,9 @@ def _candidates(graph, convs, rankings: dict, opts) -> dict:
     for c in convs:
         node = graph.nodes[c]
         wkey = node.conv.workload_key()
-        ranked, logged = rankings.get(wkey, ((), False))
+        ranked = rankings.get(wkey, ())
         if not ranked:
-            valid = " valid" if opts.cost_model == "true" and logged else ""
+            valid = " valid" if opts.cost_model == "true" and wkey in rankings else ""
             inferred = (f" (its strides and padding were inferred from a built graph; no record has any of its "
                         f"{len(node.attrs.get('padding_alternatives', []))} other paddings either)"
                         if "inferred" in node.attrs else "")
