@@ -257,7 +257,7 @@ def _table_cache(db: str, key: tuple, input_ids: tuple):
     return TableCache(graph, tuning, transforms)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
+@st.cache_resource(max_entries=128, show_spinner=False)  # ~0.4 MB each for ResNet-50
 def cached_selection(db: str, key: tuple, base: SelectOptions, scenario: str):
     """One selection per (run inputs, base options, scenario string): what-if reruns of a seen scenario are free,
     and a new one re-prices only the transform tables it changes."""
@@ -267,6 +267,25 @@ def cached_selection(db: str, key: tuple, base: SelectOptions, scenario: str):
     opts = Scenario.from_string(scenario).options(base) if scenario else base
     tables = _table_cache(db, key, (id(graph), id(tuning), id(transforms)))
     return select(graph, tuning, transforms, opts, tables)
+
+
+@st.cache_resource(show_spinner=False)
+def _prefetcher():
+    from tvmviz.idle import Prefetcher
+
+    return Prefetcher()  # one thread for the whole server: prefetching uses idle CPU only
+
+
+def prefetch_selections(analysis: Analysis, scenarios: list[str]) -> None:
+    """Select ``scenarios`` (strings) of the session's run in the background, into cached_selection's cache;
+    they replace what this session asked to prefetch before, so an empty list cancels it."""
+    import functools
+    import uuid
+
+    db = default_db_path()
+    owner = st.session_state.setdefault("prefetch_owner", uuid.uuid4().hex)
+    _prefetcher().replace(owner, [functools.partial(cached_selection, db, analysis.key, analysis.base, s)
+                                  for s in scenarios])
 
 
 def show_run(analysis: Analysis) -> None:

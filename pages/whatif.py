@@ -2,14 +2,15 @@
 what changes; measure missing transforms here. The scenario is in the URL."""
 
 from collections import Counter
+from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
 
 from pages.common import (
     EXEC_GRAPH_KINDS, PROFILE_KINDS, cached_profile_overrides, cached_selection, current_analysis,
-    current_identity, measure_device_choice, measure_here, ms, route_through_app, selection_or_stop, spec_chart,
-    transform_origins_of,
+    current_identity, measure_device_choice, measure_here, ms, prefetch_selections, route_through_app,
+    selection_or_stop, spec_chart, transform_origins_of,
 )
 from tvmviz import style
 from tvmviz.charts import graph_spec
@@ -107,8 +108,6 @@ def dead_end(error: TvmvizError, code: str) -> None:
         if cols[1].button("Price them at 0 (and say so)"):
             _rerun_app_with("opt_missing")
         if cols[2].button("Measure them here"):
-            from dataclasses import replace
-
             from tvmviz.measure import TransformKey
 
             priced = cached_selection(db, analysis.key,
@@ -129,49 +128,44 @@ def dead_end(error: TvmvizError, code: str) -> None:
         cols[k % 4].button(f"Unpin {layer}", key=f"wi_unpin_{layer}", on_click=_unpin, args=(layer,))
 
 
-def scenario_sidebar() -> tuple[Scenario, str, dict]:
-    """The sidebar's scenario widgets, read into (scenario, its string, the profiled times it uses); the
-    string goes into the URL."""
+def _pin_options(layer: str) -> list:
+    return [FREE] + [label(*p) for p in cands[layer]]
+
+
+def _pin(pins: dict, layer: str, choice: str) -> None:
+    """Set ``layer``'s pin in ``pins`` to the candidate box's ``choice`` (a pinned layer keeps its place)."""
+    options = _pin_options(layer)
+    if choice == FREE:
+        pins.pop(layer, None)
+    elif choice in options:
+        pins[layer] = cands[layer][options.index(choice) - 1]
+
+
+def one_click_away(scenario: Scenario, layer: str) -> list[str]:
+    """The scenario strings the sidebar's candidate box offers next: ``layer`` pinned to each other option."""
+    codes = []
+    for choice in _pin_options(layer):
+        pins = dict(scenario.pins)
+        _pin(pins, layer, choice)
+        variant = replace(scenario, pins=pins)
+        codes.append(variant.to_string() if variant.to_json() else "")
+    return codes
+
+
+def scenario_of_widgets() -> tuple[Scenario, str, dict]:
+    """The scenario the sidebar's widgets hold, read from their session state before they are drawn (so the
+    metrics go out first): (scenario, its string for the URL, the profiled times it uses). A widget not drawn
+    yet holds what the last scenario says."""
     pins: dict = st.session_state.wi_pins
     lscales: dict = st.session_state.wi_lscales
-    with st.sidebar:
-        st.header("Scenario")
-        layer = st.selectbox("Layer", conv_names, key="wi_layer")
-        options = [FREE] + [label(*p) for p in cands[layer]]
-        current = pins.get(layer)
-        cur_label = label(*current) if isinstance(current, tuple) else FREE
-        choice = st.selectbox(f"Candidate for {layer}", options,
-                              index=options.index(cur_label) if cur_label in options else 0, key=f"wi_pin_{layer}")
-        if choice == FREE:
-            pins.pop(layer, None)
-        else:
-            pins[layer] = cands[layer][options.index(choice) - 1]
-        factor = st.slider(f"Scale {layer}'s kernel costs", 0.25, 4.0, value=float(lscales.get(layer, 1.0)),
-                           step=0.25, key=f"wi_lscale_{layer}", help="On top of the factor for every layer below.")
+    layer = st.session_state.get("wi_layer")
+    if layer in cands:
+        _pin(pins, layer, st.session_state.get(f"wi_pin_{layer}"))
+        factor = st.session_state.get(f"wi_lscale_{layer}")
         if factor == 1.0:
             lscales.pop(layer, None)
-        else:
+        elif factor is not None:
             lscales[layer] = factor
-        if pins:
-            st.caption("Pinned: " + ", ".join(f"{k} → {label(*v) if isinstance(v, tuple) else f'{v}c'}"
-                                              for k, v in pins.items()))
-        if lscales:
-            st.caption("Kernel costs scaled: " + ", ".join(f"{k} ×{v:g}" for k, v in lscales.items()))
-        if (pins or lscales) and st.button("Clear pins and layer scales"):
-            pins.clear()
-            lscales.clear()
-            for key in [k for k in st.session_state if str(k).startswith(("wi_pin_", "wi_lscale_"))]:
-                del st.session_state[key]
-            st.rerun()
-        st.divider()
-        st.multiselect("Exclude x (no candidate reads or writes NCHW{x}c)", all_x, key="wi_exclude")
-        st.slider("Scale transform costs", 0.0, 4.0, step=0.25, key="wi_tscale")
-        st.slider("Scale every kernel cost", 0.25, 4.0, step=0.25, key="wi_kscale")
-        st.checkbox("Use profiled times", key="wi_profiled", disabled=not (profiled or link_overrides),
-                    help="Price each conv's built layout with the time the debug executor measured for it (the other "
-                         "candidates keep their tuned cost). Needs the built graph and its profile in the analysis.")
-        st.radio("Solver", ["dp", "pbqp", "exact"], key="wi_solver", horizontal=True)
-        st.number_input("max_sch_num (candidates kept per layer)", 1, 200, key="wi_max")
 
     # a link's own profiled times reproduce it; without a profile in the analysis they are all there is
     overrides = (link_overrides or profiled) if st.session_state.wi_profiled else {}
@@ -193,6 +187,42 @@ def scenario_sidebar() -> tuple[Scenario, str, dict]:
     elif "s" in st.query_params:
         del st.query_params["s"]
     return scenario, code, overrides
+
+
+def scenario_sidebar() -> None:
+    """The sidebar's scenario widgets, showing the scenario scenario_of_widgets read."""
+    pins: dict = st.session_state.wi_pins
+    lscales: dict = st.session_state.wi_lscales
+    with st.sidebar:
+        st.header("Scenario")
+        layer = st.selectbox("Layer", conv_names, key="wi_layer")
+        options = _pin_options(layer)
+        current = pins.get(layer)
+        cur_label = label(*current) if isinstance(current, tuple) else FREE
+        st.selectbox(f"Candidate for {layer}", options, index=options.index(cur_label) if cur_label in options else 0,
+                     key=f"wi_pin_{layer}")
+        st.slider(f"Scale {layer}'s kernel costs", 0.25, 4.0, value=float(lscales.get(layer, 1.0)), step=0.25,
+                  key=f"wi_lscale_{layer}", help="On top of the factor for every layer below.")
+        if pins:
+            st.caption("Pinned: " + ", ".join(f"{k} → {label(*v) if isinstance(v, tuple) else f'{v}c'}"
+                                              for k, v in pins.items()))
+        if lscales:
+            st.caption("Kernel costs scaled: " + ", ".join(f"{k} ×{v:g}" for k, v in lscales.items()))
+        if (pins or lscales) and st.button("Clear pins and layer scales"):
+            pins.clear()
+            lscales.clear()
+            for key in [k for k in st.session_state if str(k).startswith(("wi_pin_", "wi_lscale_"))]:
+                del st.session_state[key]
+            st.rerun()
+        st.divider()
+        st.multiselect("Exclude x (no candidate reads or writes NCHW{x}c)", all_x, key="wi_exclude")
+        st.slider("Scale transform costs", 0.0, 4.0, step=0.25, key="wi_tscale")
+        st.slider("Scale every kernel cost", 0.25, 4.0, step=0.25, key="wi_kscale")
+        st.checkbox("Use profiled times", key="wi_profiled", disabled=not (profiled or link_overrides),
+                    help="Price each conv's built layout with the time the debug executor measured for it (the other "
+                         "candidates keep their tuned cost). Needs the built graph and its profile in the analysis.")
+        st.radio("Solver", ["dp", "pbqp", "exact"], key="wi_solver", horizontal=True)
+        st.number_input("max_sch_num (candidates kept per layer)", 1, 200, key="wi_max")
 
 
 def priced_now(after, name: str, pair: tuple):
@@ -259,13 +289,16 @@ def changed_graph(after, changed, origins) -> None:
                width="content")
 
 
-# A scenario widget reruns this fragment only: the title, the run and the baseline above stay as drawn.
+# A scenario widget reruns this fragment only: the title, the run and the baseline above stay as drawn. The
+# metrics go out before the sidebar: the page's answer first.
 @st.fragment
 def scenario_results() -> None:
-    scenario, code, overrides = scenario_sidebar()
+    prefetch_selections(analysis, [])  # this request first
+    scenario, code, overrides = scenario_of_widgets()
     try:
         after = cached_selection(db, analysis.key, analysis.base, code)
     except TvmvizError as e:
+        scenario_sidebar()
         dead_end(e, code)
         return
     diff = diff_selections(base_sel, after)
@@ -277,6 +310,7 @@ def scenario_results() -> None:
               delta=f"{style.ms_delta(diff.delta_s)} ({100 * diff.delta_s / diff.total_before_s:+.1f}%)"
               if diff.total_before_s and changed_total else None, delta_color="inverse")
     c3.metric("Layers that changed x", len(diff.changed))
+    scenario_sidebar()
     for w in after.warnings:
         st.warning(w)
     if overrides:
@@ -288,6 +322,8 @@ def scenario_results() -> None:
     origins = transform_origins_of(analysis)
     transforms_section(after, origins)
     changed_graph(after, diff.x_changed, origins)
+    # while the user reads this, price the pins one click away (a pin then only draws)
+    prefetch_selections(analysis, [c for c in one_click_away(scenario, st.session_state.wi_layer) if c != code])
 
 
 scenario_results()

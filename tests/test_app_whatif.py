@@ -270,3 +270,32 @@ def test_missing_transforms_offer_estimating_them_and_a_zero_change_is_not_red(w
     next(b for b in at2.button if b.label.startswith("Estimate them")).click().run()
     assert not at2.exception and not at2.error, [e.value for e in at2.error]
     assert at2.session_state["opt_estimate"] is True
+
+
+def test_the_pins_one_click_away_are_selected_before_they_are_asked_for(whatif, monkeypatch):
+    """While the user reads the page, the server selects each pin the candidate box offers (in idle time);
+    picking one then shows its result without running a selection."""
+    import tvmviz.select
+    from pages.common import _prefetcher
+    from tvmviz.select.explain import label
+
+    at = whatif
+    at.slider(key="wi_tscale").set_value(1.75).run()  # scenarios no other test has cached
+    assert _prefetcher().wait_idle(120)
+    selected = []
+    real_select = tvmviz.select.select
+    monkeypatch.setattr(tvmviz.select, "select", lambda *a, **k: selected.append(a[3].pins) or real_select(*a, **k))
+
+    name = "layer2.0.conv1_14"
+    at.selectbox(key="wi_layer").set_value(name).run()
+    assert _prefetcher().wait_idle(120)
+    offered = [o for o in at.selectbox(key=f"wi_pin_{name}").options if o != "free (solver decides)"]
+    assert sorted(label(*p[name]) for p in selected) == sorted(offered)  # each once, nothing else
+
+    selected.clear()
+    at.selectbox(key=f"wi_pin_{name}").set_value(offered[-1]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert selected == []  # it was selected before it was asked for
+    pins = _scenario(at).pins
+    assert list(pins) == [name] and label(*pins[name]) == offered[-1]
+    assert at.dataframe[0].value.set_index("layer").loc[name, "after"] == offered[-1]

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from tvmviz.errors import TvmvizError
+from tvmviz.idle import in_idle_time
 from tvmviz.ingest import FileRef, PendingFile, as_source, expand_upload, format_modules, list_files, module_for_kind, read_file, sniff
 from tvmviz.records import TransformRecord, TuningRecord
 from tvmviz.runs import catalog as run_catalog
@@ -131,13 +132,6 @@ def _remove(path: Path | None) -> None:
     if path is not None:
         with contextlib.suppress(OSError):
             path.unlink()
-
-
-def _in_idle_time() -> None:
-    """Lower this thread's priority (Linux: per thread): the hash and the raw copy are needed only at
-    the commit, so they take the CPU the parse leaves idle rather than competing with it."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _sha256(path: str) -> str:
@@ -336,7 +330,7 @@ class Store:
             return IngestReport(item.name, None, None, error=f"{item.name}: cannot be read ({e.strerror or type(e).__name__})")
         # hashing a large file takes as long as a third of its parse: do it while DuckDB parses
         # (both release the GIL); the duplicate check then comes before the commit
-        with ThreadPoolExecutor(max_workers=2, initializer=_in_idle_time) as pool:
+        with ThreadPoolExecutor(max_workers=2, initializer=in_idle_time) as pool:
             sha = pool.submit(_sha256, item.path)
             raw_copy = pool.submit(self._copy_raw, source)
             try:
