@@ -1,6 +1,7 @@
 """What-if: pin layers, exclude x, scale costs (all layers or one), use profiled times, switch solver; see
 what changes; measure missing transforms here. The scenario is in the URL."""
 
+import time
 from collections import Counter
 from dataclasses import replace
 
@@ -25,6 +26,7 @@ from tvmviz.text import markdown_text
 route_through_app()
 
 FREE = "free (solver decides)"
+PAINT_FIRST_S = 0.03  # see scenario_results
 UNMEASURED = (MISSING, ESTIMATED)
 
 st.title("What-if")
@@ -154,7 +156,7 @@ def one_click_away(scenario: Scenario, layer: str) -> list[str]:
 
 def scenario_of_widgets() -> tuple[Scenario, str, dict]:
     """The scenario the sidebar's widgets hold, read from their session state before they are drawn (so the
-    metrics go out first): (scenario, its string for the URL, the profiled times it uses). A widget not drawn
+    metrics can go out first): (scenario, its string for the URL, the profiled times it uses). A widget not drawn
     yet holds what the last scenario says."""
     pins: dict = st.session_state.wi_pins
     lscales: dict = st.session_state.wi_lscales
@@ -249,9 +251,8 @@ def diff_table(after, diff, pins: dict) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="wi_diff")
 
 
-def transforms_section(after, origins: dict) -> None:
-    """Transform costs by source; measure the unmeasured ones here."""
-    transforms = transform_table(after, origins)
+def transforms_section(after, transforms) -> None:
+    """Transform costs by source (``transforms``: their table); measure the unmeasured ones here."""
     if "wi_measured" in st.session_state:
         st.success(st.session_state.pop("wi_measured"))
     unmeasured = [e for e in after.edges if not e.identity and e.source in UNMEASURED]
@@ -282,15 +283,13 @@ def transforms_section(after, origins: dict) -> None:
 writable_x = sorted({oc for pairs in cands.values() for _, oc in pairs})
 
 
-def changed_graph(after, changed, origins) -> None:
+def changed_graph(spec: dict) -> None:
     st.subheader("Scenario on the graph (changed layers ringed, dashed)")
-    spec_chart(graph_spec(graph, after, changed=changed, condensed=len(graph.nodes) > 150, origins=origins,
-                          max_width_px=st.session_state.get("graph_width", 900), x_domain=writable_x),
-               width="content")
+    spec_chart(spec, width="content")
 
 
 # A scenario widget reruns this fragment only: the title, the run and the baseline above stay as drawn. The
-# metrics go out before the sidebar: the page's answer first.
+# metrics go out first, then the sidebar and the rest: the page's answer first.
 @st.fragment
 def scenario_results() -> None:
     prefetch_selections(analysis, [])  # this request first
@@ -310,6 +309,13 @@ def scenario_results() -> None:
               delta=f"{style.ms_delta(diff.delta_s)} ({100 * diff.delta_s / diff.total_before_s:+.1f}%)"
               if diff.total_before_s and changed_total else None, delta_color="inverse")
     c3.metric("Layers that changed x", len(diff.changed))
+    # The browser draws what arrives together in one go, and the tables and the chart take it 50-100 ms: the
+    # rest is computed, then sent after a pause, so that it paints the metrics first (bench/dashboard.py).
+    origins = transform_origins_of(analysis)
+    transforms = transform_table(after, origins)
+    spec = graph_spec(graph, after, changed=diff.x_changed, condensed=len(graph.nodes) > 150, origins=origins,
+                      max_width_px=st.session_state.get("graph_width", 900), x_domain=writable_x)
+    time.sleep(PAINT_FIRST_S)
     scenario_sidebar()
     for w in after.warnings:
         st.warning(w)
@@ -319,9 +325,8 @@ def scenario_results() -> None:
     if code:
         st.caption("This page's link reproduces the scenario.")
     diff_table(after, diff, scenario.pins)
-    origins = transform_origins_of(analysis)
-    transforms_section(after, origins)
-    changed_graph(after, diff.x_changed, origins)
+    transforms_section(after, transforms)
+    changed_graph(spec)
     # while the user reads this, price the pins one click away (a pin then only draws)
     prefetch_selections(analysis, [c for c in one_click_away(scenario, st.session_state.wi_layer) if c != code])
 
