@@ -275,6 +275,21 @@ GRAPH_DRAWN_JS = """([n, exact]) => {
   return (exact ? marks === n : marks >= n) ? performance.now() : false;
 }"""
 
+# What-if draws its graph on a canvas, with no marks in the DOM: every fill, stroke and text drawn on a chart's
+# canvas records its time, and the graph counts as redrawn at its last draw once the script run is over.
+CHART_CANVAS_DRAWS_JS = """(() => {
+  const proto = CanvasRenderingContext2D.prototype;
+  for (const name of ['fill', 'stroke', 'fillText']) {
+    const real = proto[name];
+    proto[name] = function (...args) {
+      const canvas = this.canvas;
+      if (canvas.__inChart === undefined) canvas.__inChart = !!canvas.closest('[data-testid=stVegaLiteChart]');
+      if (canvas.__inChart) window.__lastChartDraw = performance.now();
+      return real.apply(this, args);
+    };
+  }
+})()"""
+
 # performance.now() once the what-if metrics show the expected values
 METRICS_SHOWN_JS = """([changed, totalAfter]) => {
   const value = name => {
@@ -367,12 +382,10 @@ def _pick(page, box, option: str) -> None:
 
 
 def bench_whatif(browser, ds: Dataset, shots, floor_s: float) -> None:
-    from tvmviz.graph.layout import layout_graph
-
     baseline, pins, lib_s = whatif_plan(ds, PIN_LAYER, WHATIF_PINS)
-    n_drawn = len(layout_graph(ds.graph, condensed=len(ds.graph.nodes) > 150).nodes)  # as pages/whatif.py draws it
     with streamlit_app(ds.db) as (url, _):
         page = _new_page(browser)
+        page.add_init_script(script=CHART_CANVAS_DRAWS_JS)
         _open_app(page, url)
         page.goto(url + "/whatif")
         page.get_by_text("Same layouts as the baseline").wait_for()
@@ -388,12 +401,12 @@ def bench_whatif(browser, ds: Dataset, shots, floor_s: float) -> None:
             page.evaluate(ARM_CLICK_JS)
             page.get_by_role("option", name=pin.option, exact=True).click()
             at = page.wait_for_function(METRICS_SHOWN_JS, arg=[pin.changed, pin.total_after], polling="raf").json_value()
-            drawn = page.wait_for_function(GRAPH_DRAWN_JS, arg=[n_drawn + int(pin.changed), True],
-                                           polling="raf").json_value()
-            clicked = page.evaluate("window.__benchClick")
+            _settle(page)
+            clicked, drawn = page.evaluate("[window.__benchClick, window.__lastChartDraw]")
+            if drawn is None or drawn <= clicked:
+                raise SystemExit(f"what-if: the graph was not redrawn after the pin to {pin.option}")
             shown.append((at - clicked) / 1e3)
             done.append((drawn - clicked) / 1e3)
-            _settle(page)
         _shoot(page, shots, "whatif_pinned")
         page.close()
     timed_shown, timed_done = shown[1:], done[1:]
@@ -403,7 +416,7 @@ def bench_whatif(browser, ds: Dataset, shots, floor_s: float) -> None:
           f"candidates) -> metrics show the new values in {median * 1e3:.0f} ms, median of {len(timed_shown)} pins "
           f"after a warm-up ({', '.join(f'{s * 1e3:.0f}' for s in timed_shown)} ms; warm-up {shown[0] * 1e3:.0f} ms; "
           f"{median / floor_s:.2f}x the floor) "
-          f"{verdict(median, TARGET_WHATIF_S)} (issue 13's pin -> diff goal {verdict(median, TARGET_PIN_DIFF_S)}); graph below redrawn with the changed layers ringed {statistics.median(timed_done) * 1e3:.0f} ms; "
+          f"{verdict(median, TARGET_WHATIF_S)} (issue 13's pin -> diff goal {verdict(median, TARGET_PIN_DIFF_S)}); graph below redrawn (its canvas's last draw) {statistics.median(timed_done) * 1e3:.0f} ms; "
           f"library baseline (select + diff + graph spec) {lib_s * 1e3:.0f} ms")
 
 
