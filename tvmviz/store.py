@@ -328,8 +328,9 @@ class Store:
             return IngestReport(item.name, None, None, error=f"{item.name}: {e}")
         except OSError as e:
             return IngestReport(item.name, None, None, error=f"{item.name}: cannot be read ({e.strerror or type(e).__name__})")
-        # hashing a large file takes as long as a third of its parse: do it while DuckDB parses
-        # (both release the GIL); the duplicate check then comes before the commit
+        # hashing a large file takes as long as a third of its parse: do it while DuckDB parses (both
+        # release the GIL), at low priority so it takes the CPU the parse leaves; the duplicate check then
+        # comes before the commit
         with ThreadPoolExecutor(max_workers=2, initializer=in_idle_time) as pool:
             sha = pool.submit(_sha256, item.path)
             raw_copy = pool.submit(self._copy_raw, source)
