@@ -55,6 +55,8 @@ with st.form("upload", clear_on_submit=True):
 
 import pandas as pd  # noqa: E402  (after the upload form: a second of import on a cold start, not before the first paint)
 
+if submitted and not files:
+    st.warning("Nothing to ingest: choose a file first, and wait until its upload has finished.")
 if submitted and files:
     session_run = st.session_state.get("run_id")
     if target == THIS_RUN and session_run is not None:

@@ -19,6 +19,14 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+def choose_files(page, *paths: Path) -> None:
+    """Put files in the page's uploader and wait until their upload has finished: Streamlit hands a form the
+    files only then, so an Ingest clicked earlier submits none."""
+    page.locator("input[type=file]").set_input_files([str(p) for p in paths])
+    page.get_by_test_id("stFileChip").nth(len(paths) - 1).wait_for()  # a long name is shown shortened
+    page.get_by_test_id("stFileChipIconSpinner").first.wait_for(state="detached")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

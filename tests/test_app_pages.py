@@ -136,6 +136,13 @@ def test_data_page_ingests_an_uploaded_log(app):
     assert any("no model graph" in w.value for w in app.warning), [w.value for w in app.warning]
 
 
+def test_data_page_says_so_when_ingest_has_no_file(app):
+    before = len(_table(app, "file"))
+    app.button[0].click().run()  # the form's submit button, with no file (or one still uploading)
+    assert any("Nothing to ingest" in w.value for w in app.warning), [w.value for w in app.warning]
+    assert len(_table(app, "file")) == before
+
+
 def test_graph_page_draws_every_conv_with_tvms_chosen_x(app):
     _page(app, "graph")
     chart = app.get("vega_lite_chart")[0]

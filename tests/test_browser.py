@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from tests.paths import ORACLE_EXAMPLE, RESNET50_LOG
-from tests.processes import CHROMIUM, LAUNCH_ARGS, free_port, stop
+from tests.processes import CHROMIUM, LAUNCH_ARGS, choose_files, free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -101,7 +101,7 @@ def goto(pg, url: str, text: str, timeout_ms: float = 30_000):
 
 def test_upload_a_log(page, app_url):
     goto(page, app_url, "Stored uploads")
-    page.locator("input[type=file]").set_input_files(str(ORACLE_LOG))
+    choose_files(page, ORACLE_LOG)
     page.get_by_role("button", name="Ingest").click()
     lines = len([ln for ln in ORACLE_LOG.read_text().splitlines() if ln.strip()])
     page.get_by_text(f"autotvm, {lines} rows stored").wait_for()
@@ -181,7 +181,7 @@ def test_a_foreign_log_in_one_session_leaves_a_new_sessions_run_working(page, ap
     the uploader's session says what it lacks; a second, new session still opens a complete run, whose Graph,
     Layer, What-if and Report pages work."""
     goto(page, app_url, "Stored uploads")
-    page.locator("input[type=file]").set_input_files(str(RESNET50_LOG))
+    choose_files(page, RESNET50_LOG)
     page.get_by_role("button", name="Ingest").click()
     page.get_by_text("Lacks: no model graph: upload the ONNX this log was tuned for").wait_for()
     settle(page)

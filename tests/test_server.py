@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.paths import ORACLE_EXAMPLE, R18, ROOT
-from tests.processes import CHROMIUM, LAUNCH_ARGS, OIDC_DIR, free_port, oidc_secrets, start_oidc, stop, wait_http
+from tests.processes import (CHROMIUM, LAUNCH_ARGS, OIDC_DIR, choose_files, free_port, oidc_secrets, start_oidc, stop,
+                             wait_http)
 from tvmviz.server import accounts
 from tvmviz.store import Store
 
@@ -211,7 +212,7 @@ def test_two_people_sign_in_with_oidc_in_chromium_and_own_their_uploads(team):
                 page.get_by_text("Stored uploads").wait_for()
                 page.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')")
                 if who == "ana":  # uploads through the page: she is its uploader, whatever she could type
-                    page.locator("input[type=file]").set_input_files(str(ORACLE_EXAMPLE / "tuning.log"))
+                    choose_files(page, ORACLE_EXAMPLE / "tuning.log")
                     page.get_by_role("button", name="Ingest").click()
                     page.get_by_text("rows stored").first.wait_for()
                     listed = api(team, "GET", "/api/v1/uploads", team["tokens"]["bo"])[1]
