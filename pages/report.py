@@ -21,7 +21,7 @@ st.title("Report")
 analysis = current_analysis()
 graph, baseline = selection_or_stop(analysis)
 scenario = st.session_state.get("wi_scenario")
-code = scenario.to_string() if scenario is not None and scenario.to_json() else ""
+code = scenario.link_code() if scenario is not None else ""
 use_whatif = bool(code) and st.checkbox("Report the What-if scenario (with its diff against the baseline)", value=True)
 after = None
 if use_whatif:

@@ -150,7 +150,7 @@ def one_click_away(scenario: Scenario, layer: str) -> list[str]:
         pins = dict(scenario.pins)
         _pin(pins, layer, choice)
         variant = replace(scenario, pins=pins)
-        codes.append(variant.to_string() if variant.to_json() else "")
+        codes.append(variant.link_code())
     return codes
 
 
@@ -183,7 +183,7 @@ def scenario_of_widgets() -> tuple[Scenario, str, dict]:
         solver=st.session_state.wi_solver if st.session_state.wi_solver != analysis.base.solver else None,
     )
     st.session_state.wi_scenario = scenario
-    code = scenario.to_string() if scenario.to_json() else ""
+    code = scenario.link_code()
     if code:
         st.query_params["s"] = code
     elif "s" in st.query_params:

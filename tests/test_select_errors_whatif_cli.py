@@ -117,6 +117,7 @@ def test_scenario_round_trip_and_diff(r18):
     text = sc.to_string()
     assert len(text) < 200 and all(ch.isalnum() or ch in "-_" for ch in text)
     assert Scenario.from_string(text) == sc
+    assert sc.link_code() == text and Scenario().link_code() == ""  # the baseline's link carries no code
     with pytest.raises(TvmvizError):
         Scenario.from_string("s1!!notbase64")
     res = run_scenario(graph, tuning, transforms, sc, baseline=base)

@@ -115,6 +115,10 @@ class Scenario:
         raw = json.dumps(self.to_json(), separators=(",", ":"), sort_keys=True).encode()
         return _PREFIX + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
 
+    def link_code(self) -> str:
+        """The code a link carries: the baseline (no change) has none."""
+        return self.to_string() if self.to_json() else ""
+
     @classmethod
     def from_string(cls, text: str) -> "Scenario":
         """Decode a link's scenario; its size is checked before decompression and its nesting
