@@ -161,8 +161,8 @@ if analysis.cost_sources and run.model_upload is not None:
 st.subheader("Runs")
 rows_of = {u.upload_id: u for u in uploads}
 st.dataframe(pd.DataFrame([{
-    "run": r.run_id, "label": r.label, "uploader": r.uploader, "target": r.target, "CPU": r.cpu,
-    "TVM": r.tvm_version, "model": r.model, "uploads": len(r.uploads),
+    "run": r.run_id, "label": r.label, "uploader": r.uploader or "–", "target": r.target or "–",
+    "CPU": r.cpu or "–", "TVM": r.tvm_version or "–", "model": r.model or "–", "uploads": len(r.uploads),
     "records": sum(rows_of[u].rows for u in r.uploads if u in rows_of and rows_of[u].kind == "autotvm"),
     "transforms": sum(rows_of[u].rows for u in r.uploads if u in rows_of and rows_of[u].kind == "layout_transform"),
     "complete": r.complete, "lacks": "; ".join(r.missing), "this session": r.run_id == run.run_id,
@@ -172,9 +172,10 @@ st.subheader("Stored uploads")
 shared = {u: [r.run_id for r in runs if u in r.uploads and r.run_id != rows_of[u].run_id] for u in rows_of}
 st.dataframe(pd.DataFrame([
     {"id": u.upload_id, "file": u.file_name, "kind": u.kind, "run": u.run_id,
-     "also used by runs": ", ".join(map(str, shared[u.upload_id])), "uploader": u.uploader, "label": u.label,
+     "also used by runs": ", ".join(map(str, shared[u.upload_id])), "uploader": u.uploader or "–",
+     "label": u.label or "–",
      "uploaded": u.uploaded_at, "rows": u.rows, "rejected lines": u.rejected_lines,
-     "failed trials": sum(u.failed_trials.values()), "CPU / target": u.cpu or u.target}
+     "failed trials": sum(u.failed_trials.values()), "CPU / target": u.cpu or u.target or "–"}
     for u in uploads]), hide_index=True, width="stretch", key="uploads_table")
 
 name_of = {u.upload_id: f"{u.upload_id}: {u.file_name.rsplit('/', 1)[-1]} ({u.kind}, run {u.run_id})" for u in uploads}

@@ -133,6 +133,7 @@ def test_data_page_ingests_an_uploaded_log(app):
     # a single labelled file starts the run of its label; the session follows it and says what it lacks
     run = _table(app, "lacks").set_index("run").loc[row["run"]]
     assert run["label"] == "oracle example" and run["this session"] and not run["complete"]
+    assert run["model"] == "–"  # what a run lacks reads as a dash, never as "None"
     assert any("no model graph" in w.value for w in app.warning), [w.value for w in app.warning]
 
 
