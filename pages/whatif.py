@@ -240,11 +240,13 @@ def diff_table(after, diff, pins: dict) -> None:
         return
     rows = []
     for c in diff.changed:
-        before_now = priced_now(after, c.name, c.before) if None not in c.before else None
+        had_before = None not in c.before
+        before_now = priced_now(after, c.name, c.before) if had_before else None
         rows.append({
-            "layer": c.name, "before": label(*c.before) if None not in c.before else "–", "after": label(*c.after),
+            "layer": c.name, "before": label(*c.before) if had_before else "–", "after": label(*c.after),
             "kernel before, as tuned (ms)": style.ms_value(c.kernel_before_s),
-            "kernel before, as this scenario prices it (ms)": style.ms_value(before_now),
+            "kernel before, as this scenario prices it (ms)": style.ms_value(before_now)
+            if before_now is not None or not had_before else "not a candidate",  # pinned away or excluded
             "kernel after (ms)": style.ms_value(c.kernel_after_s),
             "kernel Δ": style.ms_delta(c.kernel_after_s - (before_now if before_now is not None else c.kernel_before_s)),
             "pinned": c.name in pins})

@@ -218,6 +218,8 @@ def test_whatif_pin_changes_the_layer_and_the_url(app):
     assert not app.exception
     diff = app.dataframe[0].value
     assert name in set(diff["layer"]) and diff.set_index("layer").loc[name, "after"] == other
+    # its old candidate is not one of the pinned layer's candidates any more, so the scenario prices it not at all
+    assert diff.set_index("layer").loc[name, "kernel before, as this scenario prices it (ms)"] == "not a candidate"
     assert "s" in app.query_params
     before, after = (float(m.value.split()[0]) for m in app.metric[:2])
     assert after >= before  # the baseline is optimal: no pin can beat it
