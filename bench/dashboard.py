@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,9 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.paths import RESNET50_LOG  # noqa: E402
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+from tests.processes import CHROMIUM, LAUNCH_ARGS, free_port  # noqa: E402
 TARGET_FIRST_PAINT_S, TARGET_WHATIF_S, TARGET_GRAPH_S = 3.0, 0.5, 2.0
 TARGET_SWITCH_S, TARGET_PIN_DIFF_S = 0.5, 0.15  # issue 13: page switch to Graph (ResNet-50), What-if pin -> diff
 PAGE_SWITCHES = 5  # warm switches after one warm-up
@@ -197,17 +194,11 @@ def graph_baseline(ds: Dataset, condensed: bool):
 # ---- the app and the browser --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def streamlit_app(db: str, script: Path = ROOT / "app.py"):
     """`streamlit run app.py` (or ``script``) on a free port with TVMVIZ_DB=db; yields (url, seconds until
     /_stcore/health)."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, TVMVIZ_DB=db, PYTHONPATH=str(ROOT))
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
