@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from tvmviz import runs as run_lib
-from tvmviz.errors import TvmvizError
+from tvmviz.errors import MissingTransformsError, TvmvizError
 from tvmviz.server import accounts
 from tvmviz.server.settings import RpcSetting
 from tvmviz.select.options import SelectOptions  # the solvers (NumPy) load with the first selection
@@ -330,11 +330,18 @@ def graph_and_selection(analysis: Analysis | None, scenario: str = ""):
         with st.spinner("Selecting layouts…"):
             return graph, cached_selection(db, analysis.key, analysis.base, scenario)
     except TvmvizError as e:
-        st.error(markdown_text(f"No selection for this run: {e}"))
+        st.error(markdown_text(f"No selection for this run: {in_words(e)}"))
         st.caption("Missing layout-transform benchmarks? Tick 'estimate transforms' or 'price missing transforms "
                    "at 0' under Analysis settings on the Data page, or measure them there.")
         show_lacks(analysis)
         return graph, None
+
+
+def in_words(error: TvmvizError) -> str:
+    """An error as a page says it: missing transforms without the command line's flags (the page offers the fixes)."""
+    if isinstance(error, MissingTransformsError):
+        return f"{error.count} layout transforms it needs were never benchmarked (e.g. {error.example})."
+    return str(error)
 
 
 def selection_or_stop(analysis: Analysis | None, scenario: str = ""):

@@ -6,10 +6,12 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_graph, cached_selection, current_analysis, get_store, route_through_app, runs_with_status
+from pages.common import (
+    cached_graph, cached_selection, current_analysis, get_store, in_words, route_through_app, runs_with_status,
+)
 from tvmviz import style
 from tvmviz.charts import compare_chart
-from tvmviz.errors import TvmvizError
+from tvmviz.errors import MissingTransformsError, TvmvizError
 from tvmviz.report import compare_best
 from tvmviz.runs import needs_same_model
 from tvmviz.select import SelectOptions, diff_selections
@@ -86,14 +88,14 @@ try:
     try:
         sel_a, sel_b = both(base)
     except TvmvizError as e:
-        if "layout transform" not in str(e) or base.estimate_transforms:
+        if not isinstance(e, MissingTransformsError) or base.estimate_transforms:
             raise
         # one run lacks benchmarks of transforms its candidates need: price both the same way
         sel_a, sel_b = both(replace(base, estimate_transforms=True))
         st.info("Some transforms a run needs were never benchmarked in that run, so both runs are priced with "
                 "TVM's per-element transform estimate of their own benchmarks (infer_layout=True).")
 except TvmvizError as e:
-    st.error(markdown_text(f"Cannot select layouts for both runs: {e}"))
+    st.error(markdown_text(f"Cannot select layouts for both runs: {in_words(e)}"))
     st.stop()
 diff = diff_selections(sel_a, sel_b)
 c1, c2, c3 = st.columns(3)

@@ -6,8 +6,8 @@ from dataclasses import replace
 import streamlit as st
 
 from pages.common import (
-    cached_inputs, cached_selection, current_analysis, get_store, installed_tvm_version, route_through_app,
-    selection_or_stop, transform_origins_of,
+    cached_inputs, cached_selection, current_analysis, get_store, in_words, installed_tvm_version,
+    route_through_app, selection_or_stop, transform_origins_of,
 )
 from tvmviz.build.compare import markdown as run_plan_markdown
 from tvmviz.errors import TvmvizError
@@ -29,7 +29,7 @@ if use_whatif:
         after = cached_selection(default_db_path(), analysis.key, analysis.base, code)
     except TvmvizError as e:
         # never the baseline under the scenario's name: say why and offer the way back
-        st.error(markdown_text(f"The What-if scenario has no solution, so there is no report of it: {e}"))
+        st.error(markdown_text(f"The What-if scenario has no solution, so there is no report of it: {in_words(e)}"))
         st.page_link("pages/whatif.py", label="Change the scenario on What-if", icon=":material/tune:")
         st.caption("Untick the box above to report the baseline instead.")
         st.stop()

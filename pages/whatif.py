@@ -10,12 +10,12 @@ import streamlit as st
 
 from pages.common import (
     EXEC_GRAPH_KINDS, PROFILE_KINDS, cached_profile_overrides, cached_selection, current_analysis,
-    current_identity, measure_device_choice, measure_here, ms, prefetch_selections, route_through_app,
+    current_identity, in_words, measure_device_choice, measure_here, ms, prefetch_selections, route_through_app,
     selection_or_stop, spec_chart, transform_origins_of,
 )
 from tvmviz import style
 from tvmviz.charts import graph_spec
-from tvmviz.errors import TvmvizError
+from tvmviz.errors import MissingTransformsError, TvmvizError
 from tvmviz.report import ESTIMATED, MISSING, transform_table
 from tvmviz.server.accounts import may_measure
 from tvmviz.select import Scenario, diff_selections
@@ -100,10 +100,9 @@ def _rerun_app_with(key: str) -> None:
 
 def dead_end(error: TvmvizError, code: str) -> None:
     """The scenario has no solution: say which constraint makes it so, and offer each fix as a button."""
-    text = str(error)
-    st.error(markdown_text(f"This scenario has no solution: {text}"))
-    if "layout transforms have no record" in text:
-        st.write("Some transforms this scenario needs were never benchmarked. Choose how to price them:")
+    st.error(markdown_text(f"This scenario has no solution: {in_words(error)}"))
+    if isinstance(error, MissingTransformsError):
+        st.write("Choose how to price them:")
         cols = st.columns(3)
         if cols[0].button("Estimate them (TVM's per-element average)", type="primary"):
             _rerun_app_with("opt_estimate")
@@ -118,14 +117,15 @@ def dead_end(error: TvmvizError, code: str) -> None:
                                       for e in priced.edges if e.source == MISSING))
             if measure_here(keys, analysis) is not None:
                 st.rerun()
-        return
+    # an exclusion also makes transforms needed that were never benchmarked: dropping it is a fix there too
     excluded = sorted(st.session_state.wi_exclude)
-    pinned = [layer for layer in st.session_state.wi_pins if layer in text]
+    pinned = [layer for layer in st.session_state.wi_pins if layer in str(error)]
     if excluded:
-        st.write("Excluded x: " + ", ".join(f"NCHW{x}c" for x in excluded) + ". Drop one:")
+        st.write(f"{'Or drop' if isinstance(error, MissingTransformsError) else 'Drop'} an exclusion: "
+                 + ", ".join(style.layout(x) for x in excluded) + ".")
     cols = st.columns(4) if excluded or pinned else []  # no empty row when there is nothing to offer
     for k, x in enumerate(excluded):
-        cols[k % 4].button(f"Allow NCHW{x}c again", key=f"wi_drop_{x}", on_click=_drop_exclusion, args=(x,))
+        cols[k % 4].button(f"Allow {style.layout(x)} again", key=f"wi_drop_{x}", on_click=_drop_exclusion, args=(x,))
     for k, layer in enumerate(pinned):
         cols[k % 4].button(f"Unpin {layer}", key=f"wi_unpin_{layer}", on_click=_unpin, args=(layer,))
 

@@ -252,6 +252,20 @@ def test_an_infeasible_exclusion_names_the_constraint_and_a_button_drops_it(what
     assert any(m.label == "Layers that changed x" for m in at.metric)
 
 
+def test_an_exclusion_that_needs_unbenchmarked_transforms_offers_pricing_them_or_dropping_it(whatif):
+    at = whatif
+    at.sidebar.multiselect[0].set_value([32]).run()  # the sample's chosen x for layer3: its rivals' transforms
+    assert not at.exception
+    assert [e.value for e in at.error] and "were never benchmarked (e.g. " in at.error[0].value, \
+        "expected excluding NCHW32c to need a transform the sample log lacks"
+    labels = [b.label for b in at.button]
+    assert {"Estimate them (TVM's per-element average)", "Price them at 0 (and say so)", "Measure them here",
+            "Allow NCHW32c again"} <= set(labels)
+    next(b for b in at.button if b.label == "Allow NCHW32c again").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.sidebar.multiselect[0].value == [] and "Same layouts" in at.success[0].value
+
+
 def test_missing_transforms_offer_estimating_them_and_a_zero_change_is_not_red(whatif):
     at = whatif
     assert not next(m for m in at.metric if m.label == "Total after").delta  # the baseline: no "+0 ms"
@@ -264,7 +278,9 @@ def test_missing_transforms_offer_estimating_them_and_a_zero_change_is_not_red(w
     assert not at2.exception
     if not at2.error:  # the log has them after all: nothing to offer
         pytest.fail("expected max_sch_num=40 to need a transform the sample log lacks")
-    assert "layout transforms have no record" in at2.error[0].value
+    error = at2.error[0].value  # in the page's words: the fixes are its buttons, not the command line's flags
+    assert "layout transforms it needs were never benchmarked (e.g. " in error and "→" in error
+    assert "--" not in error and "->" not in error
     labels = [b.label for b in at2.button]
     assert "Estimate them (TVM's per-element average)" in labels and "Price them at 0 (and say so)" in labels
     next(b for b in at2.button if b.label.startswith("Estimate them")).click().run()

@@ -6,7 +6,7 @@ import pytest
 
 from tests.select_helpers import GraphMaker, load_logs
 from tvmviz.cli import main
-from tvmviz.errors import TvmvizError
+from tvmviz.errors import MissingTransformsError, TvmvizError
 from tvmviz.graph.onnx_import import load_onnx
 from tvmviz.select import Scenario, SelectOptions, explain_node, regret_table, run_scenario, select
 from tests.paths import R18, R18_META, ROOT
@@ -42,8 +42,10 @@ def test_all_failed_records_are_no_valid_record_under_true(r18):
 
 def test_needed_transform_without_record_or_estimate(r18):
     graph, tuning, _, _ = r18
-    with pytest.raises(TvmvizError, match=r"layout_transform of \[1, .*--estimate-transforms"):
+    with pytest.raises(MissingTransformsError,
+                       match=r"layout_transform \d+c→\d+c of \[1, .*--estimate-transforms") as e:
         select(graph, tuning, [], SelectOptions())
+    assert e.value.count > 1 and e.value.example in str(e.value)  # what a page words its own way
     sel = select(graph, tuning, [], SelectOptions(allow_missing_transforms=True))
     assert {e.source for e in sel.edges if not e.identity} == {"missing"}
 

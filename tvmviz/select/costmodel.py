@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tvmviz.errors import TvmvizError
+from tvmviz import style
+from tvmviz.errors import MissingTransformsError, TvmvizError
 from tvmviz.graph.model import CONV_TASK, LayoutGraph, workload_key
 from tvmviz.graph.tuner_view import match_padding
 from tvmviz.records import TransformRecord, TuningRecord
@@ -557,12 +558,13 @@ class _TransformBuilder:
             shape, src, dst, dtype = self.missing[0]
             why = ("" if self.tvm else " (the true cost model keys transforms by real tensor shapes, which TVM's "
                    "graph tuner never benchmarks, so its layout_transform log rarely has them)")
-            raise TvmvizError(
-                f"{len(set(self.missing))} needed layout transforms have no record, e.g. layout_transform of "
-                f"{list(shape)} {dtype} {src}->{dst}{why}; estimate them per element (--estimate-transforms), "
-                f"measure them here (python -m tvmviz measure --transforms missing --cost-model {p.cost_model} ...) "
-                "or give a layout_transform log that has them (--transform-log)"
-            )
+            count, example = len(set(self.missing)), f"{style.transform(src, dst)} of {list(shape)} {dtype}"
+            raise MissingTransformsError(
+                f"{count} needed layout transforms have no record, e.g. layout_transform {example}{why}; estimate "
+                f"them per element (--estimate-transforms), measure them here (python -m tvmviz measure --transforms "
+                f"missing --cost-model {p.cost_model} ...) or give a layout_transform log that has them "
+                "(--transform-log)",
+                count, example)
 
     def _conv_edge(self, c: int) -> None:
         p = self.p
