@@ -44,6 +44,11 @@ def transform(src_layout: str, dst_layout: str) -> str:
     return f"{short(a)}{ARROW}{short(b)}"
 
 
+def transform_of(src_layout: str, dst_layout: str, shape, dtype: str) -> str:
+    """One layout_transform in words: '64c→16c of [1, 1, 56, 56, 64] float32'."""
+    return f"{transform(src_layout, dst_layout)} of {list(shape)} {dtype}"
+
+
 # ---- colours ----------------------------------------------------------------------------------------
 
 PROBLEM = "#c62828"  # red: only for problems (missing costs, failures, slower than tuned, a worse total)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tvmviz import style
 from tvmviz.errors import TvmvizError
 from tvmviz.measure.timing import TRANSFORM_TIMING, TimingPolicy, import_tvm, time_function
 from tvmviz.records import FAILED_COST, TransformRecord
@@ -56,7 +57,7 @@ class TransformKey:
         return [["TENSOR", list(self.shape), self.dtype], self.src, self.dst]
 
     def label(self) -> str:
-        return f"{list(self.shape)} {self.dtype} {self.src}->{self.dst}"
+        return style.transform_of(self.src, self.dst, self.shape, self.dtype)
 
     @property
     def channels(self) -> int:

@@ -7,6 +7,7 @@ import json
 import re
 import sys
 
+from tvmviz import style
 from tvmviz.cli_format import example
 from tvmviz.errors import TvmvizError
 
@@ -199,7 +200,7 @@ def selection_markdown(sel) -> str:
     if paid:
         lines += ["| from | to | shape | layouts | ms | source |", "|---|---|---|---|---|---|"]
         for e in paid:
-            lines.append(f"| {e.src} | {e.dst} | {e.shape} | {e.src_layout}->{e.dst_layout} | {_ms(e.cost_s)} | "
+            lines.append(f"| {e.src} | {e.dst} | {e.shape} | {style.transform(e.src_layout, e.dst_layout)} | {_ms(e.cost_s)} | "
                          f"{e.source} |")
     return "\n".join(lines)
 

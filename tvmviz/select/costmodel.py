@@ -558,7 +558,7 @@ class _TransformBuilder:
             shape, src, dst, dtype = self.missing[0]
             why = ("" if self.tvm else " (the true cost model keys transforms by real tensor shapes, which TVM's "
                    "graph tuner never benchmarks, so its layout_transform log rarely has them)")
-            count, example = len(set(self.missing)), f"{style.transform(src, dst)} of {list(shape)} {dtype}"
+            count, example = len(set(self.missing)), style.transform_of(src, dst, shape, dtype)
             raise MissingTransformsError(
                 f"{count} needed layout transforms have no record, e.g. layout_transform {example}{why}; estimate "
                 f"them per element (--estimate-transforms), measure them here (python -m tvmviz measure --transforms "
