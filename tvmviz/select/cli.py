@@ -200,8 +200,8 @@ def selection_markdown(sel) -> str:
     if paid:
         lines += ["| from | to | shape | layouts | ms | source |", "|---|---|---|---|---|---|"]
         for e in paid:
-            lines.append(f"| {e.src} | {e.dst} | {e.shape} | {style.transform(e.src_layout, e.dst_layout)} | {_ms(e.cost_s)} | "
-                         f"{e.source} |")
+            lines.append(f"| {e.src} | {e.dst} | {e.shape} | {style.transform(e.src_layout, e.dst_layout)} | "
+                         f"{_ms(e.cost_s)} | {e.source} |")
     return "\n".join(lines)
 
 
