@@ -206,7 +206,7 @@ def scenario_sidebar() -> None:
         st.slider(f"Scale {layer}'s kernel costs", 0.25, 4.0, value=float(lscales.get(layer, 1.0)), step=0.25,
                   key=f"wi_lscale_{layer}", help="On top of the factor for every layer below.")
         if pins:
-            st.caption("Pinned: " + ", ".join(f"{k} → {label(*v) if isinstance(v, tuple) else f'{v}c'}"
+            st.caption("Pinned: " + ", ".join(f"{k} → {label(*v) if isinstance(v, tuple) else style.short(v)}"
                                               for k, v in pins.items()))
         if lscales:
             st.caption("Kernel costs scaled: " + ", ".join(f"{k} ×{v:g}" for k, v in lscales.items()))
